@@ -8,10 +8,19 @@ config under [form], [triage] and [checklist].
 
 from __future__ import annotations
 
+import os
+import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from email.utils import parseaddr
+from importlib import resources
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -125,3 +134,468 @@ class Config:
             if form_field.field == name:
                 return form_field
         return None
+
+
+# ---------------------------------------------------------------------------
+# Loading and validation
+# ---------------------------------------------------------------------------
+
+
+
+CONFIG_ENV = "DIGITAL_INCIDENTS_CONFIG"
+PRIORITY_ORDER = {"Normal": 0, "High": 1, "Urgent": 2}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+
+
+class _Section:
+    """A config table being read: every key taken is checked; leftovers are unknown keys."""
+
+    def __init__(self, file: Path, name: str, data: Any) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{file}: [{name}] must be a table (section), not {type(data).__name__}")
+        self.file, self.name, self.data, self.taken = file, name, dict(data), set()
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {self.key(key)} {problem}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., allowed: str = "") -> Any:
+        self.taken.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self.fail(key, f"is missing{': ' + allowed if allowed else ''}")
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        is_wrong_bool = isinstance(value, bool) and bool not in kinds
+        if is_wrong_bool or not isinstance(value, kinds):
+            names = " or ".join(k.__name__.replace("str", "text").replace("list", "list")
+                                .replace("int", "whole number") for k in kinds)
+            raise self.fail(key, f"must be {names}, not {value!r}{'; ' + allowed if allowed else ''}")
+        return value
+
+    def text(self, key: str, default: Any = ..., allowed: str = "") -> str:
+        return self.get(key, str, default, allowed).strip()
+
+    def choice(self, key: str, options: tuple[str, ...], default: Any = ...) -> str:
+        value = self.text(key, default, allowed="one of " + ", ".join(map(repr, options)))
+        if value not in options:
+            raise self.fail(key, f"is {value!r}; allowed: " + ", ".join(map(repr, options)))
+        return value
+
+    def texts(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.get(key, list, default)
+        for item in value:
+            if not isinstance(item, str):
+                raise self.fail(key, f"must be a list of text values; {item!r} is not text")
+        return tuple(item.strip() for item in value)
+
+    def section(self, key: str, default: Any = ...) -> _Section:
+        data = self.get(key, dict, {} if default is ... else default)
+        return _Section(self.file, self.key(key), data)
+
+    def done(self, also_known: tuple[str, ...] = ()) -> None:
+        unknown = sorted(set(self.data) - self.taken - set(also_known))
+        if unknown:
+            known = sorted(self.taken | set(also_known))
+            raise self.fail(unknown[0], "is not a known key; known keys here: " + ", ".join(known))
+
+
+def resolve_config_path(option: str | None) -> Path:
+    """-c/--config, then $DIGITAL_INCIDENTS_CONFIG, then ./config.toml (SPEC §6)."""
+    return Path(option or os.environ.get(CONFIG_ENV) or "config.toml")
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate config.toml; raise ConfigError naming the file and key on any problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found. Copy config.example.toml to {path} and edit it, "
+            f"or pass -c PATH (or set ${CONFIG_ENV}). To try the product first: python cli.py demo"
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error}") from None
+    return parse_config(raw, path)
+
+
+def _shipped(name: str) -> dict[str, Any]:
+    text = resources.files("workflow.data").joinpath(name).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
+    path = Path(path)
+    base = path.parent
+    top = _Section(path, "", raw)
+
+    school_s = top.section("school")
+    tz_name = school_s.text("timezone", allowed="an IANA time zone name such as 'Pacific/Auckland'")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise school_s.fail(
+            "timezone", f"is {tz_name!r}, which is not an IANA time zone name (e.g. 'Pacific/Auckland')"
+        ) from None
+    school = SchoolConfig(
+        name=school_s.text("name"), timezone=timezone, sheet_url=school_s.text("sheet_url", "")
+    )
+    school_s.done()
+
+    sheet_s = top.section("sheet")
+    backend = sheet_s.choice("backend", ("local", "google"), "local")
+    sheet = SheetConfig(
+        backend=backend,
+        path=_resolve(base, sheet_s.text("path", "incidents.xlsx")),
+        spreadsheet_id=sheet_s.text("spreadsheet_id", ""),
+        responses_tab=sheet_s.text("responses_tab", "Form Responses 1"),
+        credentials=sheet_s.text("credentials", ""),
+    )
+    if backend == "google" and not sheet.spreadsheet_id:
+        raise sheet_s.fail(
+            "spreadsheet_id",
+            "is empty but backend is \"google\": paste the id from the sheet's URL "
+            "(…/spreadsheets/d/<id>/edit)",
+        )
+    if not sheet.responses_tab:
+        raise sheet_s.fail("responses_tab", "is empty: give the form responses tab's name")
+    if sheet.credentials:
+        sheet = _replace(sheet, credentials=str(_resolve(base, sheet.credentials)))
+    sheet_s.done()
+
+    email = _email(top.section("email"), base)
+
+    contacts_s = top.section("contacts")
+    contacts: dict[str, tuple[str, ...]] = {}
+    for role in list(contacts_s.data):
+        if not ROLE_PATTERN.match(role):
+            raise contacts_s.fail(role, "is not a valid role name: use lower-case letters, digits and _")
+        addresses = contacts_s.texts(role)
+        for address in addresses:
+            _check_address(contacts_s, role, address)
+        contacts[role] = addresses
+    contacts_s.done()
+
+    calendar = _calendar(top.section("calendar"))
+
+    worker_s = top.section("worker")
+    worker = WorkerConfig(
+        interval=_duration(worker_s, "interval", "2m"),
+        digest_at=_clock(worker_s, "digest_at", "07:30"),
+    )
+    escalate_to = worker_s.texts("escalate_to", ("principal",))
+    digest_to = worker_s.texts("digest_to", ("principal", "pastoral_lead"))
+    worker_s.done()
+
+    form = _form(top.section("form"))
+    triage_data = _shipped("triage.toml")
+    triage_s = top.section("triage")
+    if triage_s.data:
+        triage_data = {**triage_data, **triage_s.data}
+    rules, default_priority, default_notify = _triage(_Section(path, "triage", triage_data), form)
+    triage_s.taken.update(triage_s.data)
+
+    checklist_data = _shipped("checklist.toml")
+    checklist_s = top.section("checklist")
+    if checklist_s.data:
+        checklist_data = {**checklist_data, **checklist_s.data}
+    checklist = _checklist(_Section(path, "checklist", checklist_data), rules)
+    checklist_s.taken.update(checklist_s.data)
+
+    templates_dir = _resolve(base, top.text("templates_dir", "")) if "templates_dir" in raw else None
+    top.done()
+
+    if templates_dir is None:
+        templates_dir = default_templates_dir()
+
+    config = Config(
+        path=path,
+        school=school,
+        sheet=sheet,
+        email=email,
+        contacts=contacts,
+        calendar=calendar,
+        worker=worker,
+        form=form,
+        triage=rules,
+        default_priority=default_priority,
+        default_notify=default_notify,
+        checklist=checklist,
+        templates_dir=templates_dir,
+        escalate_to=escalate_to,
+        digest_to=digest_to,
+    )
+    _check_roles(config)
+    return config
+
+
+def default_templates_dir() -> Path:
+    """templates/ beside cli.py: admins edit the shipped templates in place."""
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (base / candidate)
+
+
+def _check_address(section: _Section, key: str, value: str) -> None:
+    _, address = parseaddr(value)
+    if not address or not EMAIL_PATTERN.match(address) or "\n" in value or "\r" in value:
+        raise section.fail(key, f"has {value!r}, which is not a valid email address (name@school.example)")
+
+
+def _email(section: _Section, base: Path) -> EmailConfig:
+    transport = section.choice("transport", ("outbox", "smtp"), "outbox")
+    sender = section.text("sender", "Digital incidents <incidents@school.example>")
+    _check_address(section, "sender", sender)
+    domains = tuple(d.lower().lstrip("@") for d in section.texts("reporter_domains", ()))
+    smtp_s = section.section("smtp")
+    security = smtp_s.choice("security", ("starttls", "ssl", "none"), "starttls")
+    port = smtp_s.get("port", int, 465 if security == "ssl" else 587)
+    if not 0 < port < 65536:
+        raise smtp_s.fail("port", f"is {port}; allowed: 1 to 65535")
+    password_env = smtp_s.text("password_env", "SMTP_PASSWORD")
+    if "password" in smtp_s.data:
+        raise smtp_s.fail(
+            "password",
+            "is not allowed: the password never lives in the config file. Put it in an environment "
+            "variable and name that variable in email.smtp.password_env",
+        )
+    smtp = SmtpConfig(
+        host=smtp_s.text("host", "localhost"),
+        port=port,
+        security=security,
+        username=smtp_s.text("username", ""),
+        password_env=password_env,
+        timeout=float(smtp_s.get("timeout", (int, float), 30)),
+    )
+    smtp_s.done()
+    details_roles = section.texts("details_roles", ())
+    max_attempts = section.get("max_attempts", int, 5)
+    if max_attempts < 1:
+        raise section.fail("max_attempts", f"is {max_attempts}; allowed: 1 or more")
+    config = EmailConfig(
+        transport=transport,
+        outbox_dir=_resolve(base, section.text("outbox_dir", "outbox")),
+        sender=sender,
+        reporter_domains=domains,
+        smtp=smtp,
+        details_roles=details_roles,
+        max_attempts=max_attempts,
+    )
+    section.done()
+    return config
+
+
+def _clock(section: _Section, key: str, default: str) -> time:
+    value = section.text(key, default, allowed="a 24-hour time like '08:30'")
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise section.fail(key, f"is {value!r}; allowed: a 24-hour time like '08:30'")
+    return time(int(match[1]), int(match[2]))
+
+
+def _duration(section: _Section, key: str, default: str) -> timedelta:
+    value = section.text(key, default, allowed="like '90s', '2m', '1h'")
+    match = DURATION_PATTERN.match(value)
+    if not match or int(match[1]) == 0:
+        raise section.fail(key, f"is {value!r}; allowed: a whole number and a unit, like '90s', '2m', '1h'")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
+
+
+def _date(section: _Section, key: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise section.fail(
+            key, f"has {text!r}; allowed: dates like '2026-12-18' or ranges like '2026-12-18..2027-02-02'"
+        ) from None
+
+
+def _calendar(section: _Section) -> CalendarConfig:
+    days = section.texts("school_days", ("Mon", "Tue", "Wed", "Thu", "Fri"))
+    school_days = set()
+    for day in days:
+        if day.title()[:3] not in WEEKDAYS or len(day) < 3:
+            raise section.fail("school_days", f"has {day!r}; allowed: " + ", ".join(WEEKDAYS))
+        school_days.add(WEEKDAYS.index(day.title()[:3]))
+    if not school_days:
+        raise section.fail("school_days", "is empty: list at least one day, e.g. ['Mon', 'Tue']")
+    starts = _clock(section, "day_starts", "08:30")
+    ends = _clock(section, "day_ends", "16:30")
+    if ends <= starts:
+        raise section.fail("day_ends", f"({ends:%H:%M}) must be later than day_starts ({starts:%H:%M})")
+    closed = []
+    for item in section.texts("closed", ()):
+        first, _, last = item.partition("..")
+        start = _date(section, "closed", first)
+        end = _date(section, "closed", last) if last else start
+        if end < start:
+            raise section.fail("closed", f"has {item!r}: the range ends before it starts")
+        closed.append((start, end))
+    config = CalendarConfig(frozenset(school_days), starts, ends, tuple(closed))
+    section.done()
+    return config
+
+
+def _form(section: _Section) -> tuple[FormField, ...]:
+    """Shipped form mapping, with question titles and options overridable per field."""
+    shipped = _shipped("form.toml")["fields"]
+    known = {item["field"]: item for item in shipped}
+    questions = section.section("questions")
+    options = section.section("options")
+    fields = []
+    for item in shipped:
+        name = item["field"]
+        title = questions.text(name, item["question"])
+        if not title:
+            raise questions.fail(name, "is empty: give the question's exact title as it appears in the form")
+        opts = options.texts(name, tuple(item.get("options", ())))
+        fields.append(FormField(name, title, item.get("kind", "text"), tuple(opts)))
+    for where in (questions, options):
+        unknown = sorted(set(where.data) - set(known))
+        if unknown:
+            raise where.fail(unknown[0], "is not a form field; known fields: " + ", ".join(known))
+    questions.done()
+    options.done()
+    section.done()
+    return tuple(fields)
+
+
+def _triage(
+    section: _Section, form: tuple[FormField, ...]
+) -> tuple[tuple[TriageRule, ...], str, tuple[str, ...]]:
+    priorities = tuple(PRIORITY_ORDER)
+    default_priority = section.choice("default_priority", priorities, "Normal")
+    default_notify = section.texts("default_notify", ("pastoral_lead",))
+    fields = {f.field for f in form}
+    rules = []
+    raw_rules = section.get("rules", list, [])
+    for number, raw_rule in enumerate(raw_rules, start=1):
+        rule_s = _Section(section.file, f"triage.rules[{number}]", raw_rule)
+        name = rule_s.text("name")
+        priority = rule_s.get("priority", str, None)
+        if priority is not None and priority not in priorities:
+            raise rule_s.fail("priority", f"is {priority!r}; allowed: " + ", ".join(priorities))
+        any_of_s = rule_s.section("any_of")
+        any_of = []
+        for field_name in list(any_of_s.data):
+            if field_name not in fields:
+                raise any_of_s.fail(field_name, "is not a form field; known: " + ", ".join(sorted(fields)))
+            any_of.append((field_name, any_of_s.texts(field_name)))
+        any_of_s.done()
+        patterns = rule_s.texts("text_patterns", ())
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise rule_s.fail(
+                    "text_patterns", f"has {pattern!r}, not a valid regular expression: {error}"
+                ) from None
+        text_fields = rule_s.texts("text_fields", ())
+        for field_name in text_fields:
+            if field_name not in fields:
+                raise rule_s.fail("text_fields", f"names {field_name!r}, not a form field")
+        if not any_of and not patterns:
+            raise rule_s.fail("any_of", "is empty and there are no text_patterns: the rule could never match")
+        rules.append(
+            TriageRule(
+                name=name,
+                priority=priority,
+                notify=rule_s.texts("notify", ()),
+                any_of=tuple(any_of),
+                text_patterns=patterns,
+                text_fields=text_fields,
+                flags=rule_s.texts("flags", ()),
+            )
+        )
+        rule_s.done()
+    section.done()
+    return tuple(rules), default_priority, default_notify
+
+
+def _checklist(section: _Section, rules: tuple[TriageRule, ...]) -> tuple[StepTemplate, ...]:
+    from .schoolclock import parse_due_rule
+
+    flags = {flag for rule in rules for flag in rule.flags}
+    steps = []
+    seen: set[str] = set()
+    for number, raw_step in enumerate(section.get("steps", list), start=1):
+        step_s = _Section(section.file, f"checklist.steps[{number}]", raw_step)
+        step_id = step_s.text("id")
+        if step_id in seen:
+            raise step_s.fail("id", f"{step_id!r} is used by two steps; ids must be unique")
+        seen.add(step_id)
+        due_s = step_s.section("due")
+        due = {}
+        for priority in PRIORITY_ORDER:
+            rule = due_s.text(priority, allowed="like '1h', 'end of day', '2 school days'")
+            try:
+                parse_due_rule(rule)
+            except ValueError as error:
+                raise due_s.fail(priority, str(error)) from None
+            due[priority] = rule
+        due_s.done()
+        when = step_s.text("when", "")
+        if when and when not in flags:
+            raise step_s.fail("when", f"is {when!r}, a flag no triage rule sets; flags set: {sorted(flags)}")
+        steps.append(
+            StepTemplate(
+                id=step_id,
+                title=step_s.text("title"),
+                role=step_s.text("role"),
+                guidance=" ".join(step_s.text("guidance", "").split()),
+                due=due,
+                when=when,
+                required=step_s.get("required", bool, True),
+            )
+        )
+        step_s.done()
+    if not steps:
+        raise section.fail("steps", "is empty: the checklist needs at least one step")
+    section.done()
+    return tuple(steps)
+
+
+def _check_roles(config: Config) -> None:
+    """Every role a rule, step or setting names must have contacts (SPEC §4)."""
+    needed: dict[str, str] = {}
+    for rule in config.triage:
+        for role in rule.notify:
+            needed.setdefault(role, f"triage rule {rule.name!r}")
+    for role in config.default_notify:
+        needed.setdefault(role, "triage.default_notify")
+    for step in config.checklist:
+        needed.setdefault(step.role, f"checklist step {step.id!r}")
+    for role in config.escalate_to:
+        needed.setdefault(role, "worker.escalate_to")
+    for role in config.digest_to:
+        needed.setdefault(role, "worker.digest_to")
+    for role, used_by in needed.items():
+        if not config.contacts.get(role):
+            raise ConfigError(
+                f"{config.path}: contacts.{role} is missing or empty, but {used_by} uses that role. "
+                f"Add it under [contacts], e.g. {role} = [\"someone@school.example\"]"
+            )
+    for role in config.email.details_roles:
+        if role not in config.contacts:
+            raise ConfigError(
+                f"{config.path}: email.details_roles names {role!r}, which is not a role in [contacts]"
+            )

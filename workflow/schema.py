@@ -71,6 +71,8 @@ CASES = TabSpec(
         Column("Response key", hidden=True),
         Column("Response row", N, hidden=True),
         Column("Response hash", hidden=True),
+        Column("Seen owner", hidden=True),
+        Column("Seen status", hidden=True),
     ),
     key=("Case ID",),
 )

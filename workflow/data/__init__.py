@@ -1,0 +1,1 @@
+"""Shipped policy data: the default form mapping, triage rules and checklist."""

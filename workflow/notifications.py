@@ -1,0 +1,115 @@
+"""Who gets which email: notification decisions with deterministic IDs, and their contexts.
+
+A notification's ID is built from case + event + step + reminder level + recipient,
+so deciding the same thing twice yields the same ID: the Notifications tab is the
+record of what was decided, and an ID already there is never queued again.
+Contexts carry the minimum (case ID, type, priority, step, due, link); names and the
+account of what happened only for roles listed in ``email.details_roles``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from .config import Config
+from .model import CellValue, cell_text
+
+NEW_CASE, ACKNOWLEDGEMENT, OVERDUE, ESCALATION, DIGEST = (
+    "new_case",
+    "acknowledgement",
+    "overdue",
+    "escalation",
+    "digest",
+)
+REPORTER_ROLE = "reporter"
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: str
+    case_id: str
+    event: str
+    to: str
+    role: str
+    step: str = ""
+
+
+def notice_id(case_id: str, event: str, to: str, step: str = "", level: int = 0) -> str:
+    return f"{case_id or '-'}/{event}/{step or '-'}/{level}/{to.strip().lower()}"
+
+
+def for_roles(case_id: str, event: str, roles: tuple[str, ...], config: Config,
+              step_id: str = "", step_title: str = "", level: int = 0) -> list[Notice]:
+    """One notice per address of each role (an address in two roles gets one email)."""
+    notices: dict[str, Notice] = {}
+    for role in roles:
+        for address in config.contacts.get(role, ()):
+            key = address.strip().lower()
+            if key not in notices:
+                notices[key] = Notice(
+                    notice_id(case_id, event, address, step_id, level), case_id, event, address, role, step_title
+                )
+    return list(notices.values())
+
+
+def acknowledgement(case_id: str, reporter: str, config: Config) -> list[Notice]:
+    """Thank the reporter, only at the school's own domains (SPEC §5)."""
+    address = reporter.strip().lower()
+    domain = address.rpartition("@")[2]
+    if not address or "@" not in address or domain not in config.email.reporter_domains:
+        return []
+    if any(ch in address for ch in "\r\n,;<> "):
+        return []
+    return [Notice(notice_id(case_id, ACKNOWLEDGEMENT, address), case_id, ACKNOWLEDGEMENT, address, REPORTER_ROLE)]
+
+
+def digest_notices(day: date, config: Config) -> list[Notice]:
+    return for_roles(f"digest-{day.isoformat()}", DIGEST, config.digest_to, config)
+
+
+def fmt_time(value: CellValue, config: Config) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(config.school.timezone).strftime("%a %d %b %Y %H:%M")
+    return cell_text(value)
+
+
+def case_context(case: dict[str, CellValue], config: Config, role: str,
+                 answers: dict[str, str] | None) -> dict[str, Any]:
+    """What an email may say about a case; details only for roles allowed them."""
+    details = None
+    if role in config.email.details_roles and answers is not None:
+        details = {
+            "reported_by": cell_text(case.get("Reported by")),
+            "summary": answers.get("what_happened", ""),
+            "involved": answers.get("involved", ""),
+            "where_online": answers.get("where_online", ""),
+            "location": answers.get("location", ""),
+            "actions_taken": answers.get("actions_taken", ""),
+        }
+    overdue = case.get("Overdue steps")
+    return {
+        "id": cell_text(case.get("Case ID")),
+        "incident_type": cell_text(case.get("Incident type")),
+        "priority": cell_text(case.get("Priority")),
+        "urgent": cell_text(case.get("Priority")) == "Urgent",
+        "status": cell_text(case.get("Status")),
+        "received": fmt_time(case.get("Received"), config),
+        "next_step": cell_text(case.get("Next step")),
+        "next_due": fmt_time(case.get("Next due"), config),
+        "overdue_steps": int(overdue) if isinstance(overdue, (int, float)) else 0,
+        "details": details,
+    }
+
+
+def base_context(config: Config, event: str, role: str) -> dict[str, Any]:
+    return {
+        "school": config.school.name,
+        "sheet_url": config.school.sheet_url,
+        "event": event,
+        "recipient_role": role,
+        "case": None,
+        "step": None,
+        "digest": None,
+    }

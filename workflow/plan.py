@@ -80,6 +80,7 @@ class Plan:
     changes: ChangeSet
     deliveries: list[Delivery]
     stats: dict[str, int] = field(default_factory=dict)
+    worker_rows: dict[str, int] = field(default_factory=dict)  # setting -> row as read (for later marks)
 
 
 class _Workbook:
@@ -475,6 +476,8 @@ class _Planner:
         stale = not isinstance(last, datetime) or self.now - last >= HEARTBEAT_EVERY
         if changes_pending or stale:
             self.setting(LAST_SYNC, self.now)
+        if cell_text(self.settings.get(LAST_ERROR, {}).get("Value")):
+            self.setting(LAST_ERROR, "")
 
 
 def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest: bool = False,
@@ -500,4 +503,5 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
     changes = planner.book.changes()
     stats = dict(planner.stats)
     stats["cases_total"] = len(planner.cases)
-    return Plan(changes, deliveries, stats)
+    worker_rows = {name: int(r["_row"]) for name, r in planner.settings.items() if r.get("_row") is not None}
+    return Plan(changes, deliveries, stats, worker_rows)

@@ -1,0 +1,432 @@
+"""Mail transports: hand built messages to an outbox folder or an SMTP server.
+
+Like Django's mail backends, a transport takes a batch and reports per message:
+``send()`` returns how many were delivered and records a short ``Failure`` for the
+rest (permanent = retrying will not help), so one bad address never blocks the
+other alerts. Only problems with the setup itself (a missing password variable)
+raise. Errors and logs carry notification IDs, codes and counts — never message
+bodies or passwords.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .config import EmailConfig, SmtpConfig
+from .errors import ConfigError, TemporaryFailure
+
+log = logging.getLogger(__name__)
+
+ERROR_MAX = 200
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notification_id: str
+    message: EmailMessage
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one message was not delivered; ``error`` is short and has no body text."""
+
+    error: str
+    permanent: bool
+
+
+@runtime_checkable
+class Transport(Protocol):
+    failures: dict[str, Failure]
+
+    def send(self, outgoing: Sequence[Outgoing]) -> int: ...
+
+    def check(self) -> None: ...
+
+
+def _short(text: object, secret: str = "") -> str:
+    """One line, bounded, with the password (if any) masked — errors end up in the
+    sheet and the logs."""
+    value = " ".join(str(text).split())
+    if secret:
+        value = value.replace(secret, "***")
+    if len(value) > ERROR_MAX:
+        value = value[: ERROR_MAX - 1] + "…"
+    return value
+
+
+# -- outbox ---------------------------------------------------------------------------
+
+
+def outbox_filename(notification_id: str) -> str:
+    """A filesystem-safe, stable name: the same notification always overwrites the
+    same file, and IDs that slug alike still get distinct names."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", notification_id).strip(".-")[:100]
+    if slug != notification_id or not slug:
+        digest = hashlib.sha256(notification_id.encode("utf-8")).hexdigest()[:10]
+        slug = f"{slug}-{digest}" if slug else digest
+    return f"{slug}.eml"
+
+
+class OutboxTransport:
+    """Writes each message as an .eml file — for trying the system out, or for a
+    school whose mail is sent by another tool that picks the files up."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.failures: dict[str, Failure] = {}
+
+    def _ensure_folder(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, item: Outgoing) -> Path:
+        target = self.folder / outbox_filename(item.notification_id)
+        data = item.message.as_bytes(policy=policy.SMTP)
+        fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def send(self, outgoing: Sequence[Outgoing]) -> int:
+        self.failures = {}
+        if not outgoing:
+            return 0
+        try:
+            self._ensure_folder()
+        except OSError as exc:
+            error = _short(f"outbox folder {self.folder} cannot be created: "
+                           f"{exc.strerror or exc}")
+            for item in outgoing:
+                self.failures[item.notification_id] = Failure(error, permanent=False)
+            log.warning("outbox: %d messages not written: folder unavailable", len(outgoing))
+            return 0
+        sent = 0
+        for item in outgoing:
+            try:
+                self._write(item)
+            except (OSError, ValueError, TypeError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                self.failures[item.notification_id] = Failure(
+                    _short(f"could not write to outbox {self.folder}: {reason}"),
+                    permanent=False,
+                )
+                log.warning("outbox: notification %s not written: %s", item.notification_id,
+                            reason)
+                continue
+            sent += 1
+        log.info("outbox: wrote %d of %d messages", sent, len(outgoing))
+        return sent
+
+    def check(self) -> None:
+        """Create the folder and prove a file can be written and replaced in it."""
+        try:
+            self._ensure_folder()
+            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".check-", suffix=".tmp")
+            os.close(fd)
+            Path(temp).unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"email outbox folder {self.folder} is not writable "
+                f"({exc.strerror or exc}) — fix its permissions, or set [email] outbox_dir "
+                "in config.toml to a folder this user can write to"
+            ) from None
+
+
+# -- SMTP -----------------------------------------------------------------------------
+
+
+class _Unreachable(Exception):
+    """The connection failed or dropped: every remaining message waits for next run."""
+
+
+class _AuthFailed(Exception):
+    """The server refused the login (or cannot do AUTH on this connection)."""
+
+
+SECURITY = ("starttls", "ssl", "none")
+AUTH_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")   # best first, as smtplib orders them
+
+
+class SmtpTransport:
+    """Sends a batch over one SMTP connection, classifying each message's outcome."""
+
+    def __init__(self, config: SmtpConfig, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.failures: dict[str, Failure] = {}
+        if config.security not in SECURITY:
+            raise ConfigError(
+                f"config.toml [email.smtp] security = {config.security!r} is not supported — "
+                'use "starttls" (usually port 587), "ssl" (usually port 465) or "none"'
+            )
+
+    @property
+    def _where(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    def _password(self) -> str:
+        """The SMTP password comes from the environment, never the config file."""
+        if not self.config.username:
+            return ""
+        name = self.config.password_env
+        password = self.environ.get(name, "") if name else ""
+        if not password:
+            raise ConfigError(
+                f"the SMTP password environment variable {name or '(none)'} is not set — "
+                f"set {name or 'SMTP_PASSWORD'} for the worker, or change [email.smtp] "
+                "password_env in config.toml (username is set, so a password is needed)"
+            )
+        return password
+
+    def _connect(self, password: str) -> smtplib.SMTP:
+        """Open, secure and log in; raises _Unreachable or _AuthFailed."""
+        cfg = self.config
+        smtp: smtplib.SMTP | None = None
+        try:
+            if cfg.security == "ssl":
+                smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+            smtp.ehlo()
+            if cfg.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise _Unreachable(
+                        f"mail server {self._where} does not offer STARTTLS — check [email.smtp]"
+                        ' port, or use security = "ssl" (port 465)'
+                    )
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if cfg.username:
+                self._login(smtp, password)
+            return smtp
+        except (_Unreachable, _AuthFailed):
+            _close(smtp)
+            raise
+        except smtplib.SMTPException as exc:
+            _close(smtp)
+            if isinstance(exc, smtplib.SMTPResponseException):
+                reason = f"{exc.smtp_code} {_decode(exc.smtp_error)}"
+            else:
+                reason = str(exc) or type(exc).__name__
+            raise _Unreachable(
+                f"mail server unreachable: {self._where} ({_short(reason, password)})"
+            ) from None
+        except ssl.SSLError as exc:
+            _close(smtp)
+            raise _Unreachable(
+                f"mail server unreachable: TLS with {self._where} failed ({exc.reason or exc})"
+                " — check [email.smtp] security and port"
+            ) from None
+        except OSError as exc:
+            _close(smtp)
+            raise _Unreachable(
+                f"mail server unreachable: {self._where} ({_os_reason(exc)})"
+            ) from None
+
+    def _login(self, smtp: smtplib.SMTP, password: str) -> None:
+        """Log in; a refusal is the admin's to fix, so say which settings to check."""
+        cfg = self.config
+        hint = (f"check [email.smtp] username and the password in the {cfg.password_env} "
+                "environment variable")
+        if not smtp.has_extn("auth"):
+            raise _AuthFailed(
+                f"mail server {self._where} does not accept a login on this connection"
+                " — check [email.smtp] security (most servers need starttls or ssl)"
+            )
+        advertised = smtp.esmtp_features.get("auth", "").upper().split()
+        mechanism = next((m for m in AUTH_MECHANISMS if m in advertised), None)
+        if mechanism is None:
+            raise _AuthFailed(
+                f"mail server {self._where} offers no login method this worker supports "
+                f"({' '.join(advertised) or 'none'}; supported: {', '.join(AUTH_MECHANISMS)})"
+            )
+        # One attempt with the best mechanism (smtplib.login would retry the same wrong
+        # password with every mechanism, which can lock the account).
+        smtp.user, smtp.password = cfg.username, password
+        method = getattr(smtp, "auth_" + mechanism.lower().replace("-", "_"))
+        try:
+            code, reply = smtp.auth(mechanism, method, initial_response_ok=True)
+            if code not in (235, 503):
+                raise smtplib.SMTPAuthenticationError(code, reply)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise _AuthFailed(
+                f"mail server {self._where} rejected the login for {cfg.username!r} "
+                f"({exc.smtp_code}) — {hint}"
+            ) from None
+        except UnicodeEncodeError:
+            raise _AuthFailed(
+                f"the username or the password in {cfg.password_env} has non-ASCII characters,"
+                " which SMTP login cannot send — change the password or the username"
+            ) from None
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except smtplib.SMTPException as exc:
+            raise _AuthFailed(
+                f"mail server {self._where} login failed ({_short(exc, password)}) — {hint}"
+            ) from None
+
+    def send(self, outgoing: Sequence[Outgoing]) -> int:
+        self.failures = {}
+        if not outgoing:
+            return 0
+        password = self._password()
+        try:
+            smtp = self._connect(password)
+        except (_Unreachable, _AuthFailed) as exc:
+            error = _short(exc, password)
+            for item in outgoing:
+                self.failures[item.notification_id] = Failure(error, permanent=False)
+            log.warning("smtp: %d messages not sent: %s", len(outgoing), error)
+            return 0
+
+        sent = 0
+        healthy = True
+        try:
+            for index, item in enumerate(outgoing):
+                try:
+                    failure = self._send_one(smtp, item, password)
+                except _Unreachable as exc:
+                    healthy = False
+                    error = _short(exc, password)
+                    for rest in outgoing[index:]:
+                        self.failures[rest.notification_id] = Failure(error, permanent=False)
+                    log.warning("smtp: connection lost; %d messages not sent",
+                                len(outgoing) - index)
+                    break
+                if failure is None:
+                    sent += 1
+                else:
+                    self.failures[item.notification_id] = failure
+                    log.warning("smtp: notification %s not sent (%s): %s",
+                                item.notification_id,
+                                "permanent" if failure.permanent else "will retry",
+                                failure.error)
+        finally:
+            _close(smtp, polite=healthy)
+        log.info("smtp: sent %d of %d messages", sent, len(outgoing))
+        return sent
+
+    def _send_one(self, smtp: smtplib.SMTP, item: Outgoing, password: str) -> Failure | None:
+        """Deliver one message on the open session; None = delivered."""
+        try:
+            refused = smtp.send_message(item.message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            if not exc.recipients:
+                return Failure("message has no recipients (empty To)", permanent=True)
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            if 421 in codes:
+                raise _Unreachable(
+                    f"mail server unreachable: {self._where} closed the connection (421)"
+                ) from None
+            details = "; ".join(
+                f"{code} {_decode(text)}" for code, text in list(exc.recipients.values())[:2]
+            )
+            temporary = bool(codes) and all(400 <= code < 500 for code in codes)
+            return Failure(_short(f"recipient refused by mail server: {details}", password),
+                           permanent=not temporary)
+        except smtplib.SMTPResponseException as exc:
+            # sender refused, data refused, or any other coded reply
+            if exc.smtp_code == 421:
+                raise _Unreachable(
+                    f"mail server unreachable: {self._where} closed the connection "
+                    f"({exc.smtp_code} {_decode(exc.smtp_error)})"
+                ) from None
+            text = f"mail server refused the message: {exc.smtp_code} {_decode(exc.smtp_error)}"
+            return Failure(_short(text, password), permanent=exc.smtp_code >= 500)
+        except smtplib.SMTPServerDisconnected as exc:
+            raise _Unreachable(
+                f"mail server unreachable: connection to {self._where} lost ({exc or 'closed'})"
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            # e.g. a non-ASCII address and a server without SMTPUTF8: a retry won't help
+            return Failure(_short(f"mail server cannot take this message: {exc}", password),
+                           permanent=True)
+        except (OSError, smtplib.SMTPException) as exc:
+            reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise _Unreachable(
+                f"mail server unreachable: connection to {self._where} lost ({reason})"
+            ) from None
+        except (ValueError, TypeError, UnicodeError) as exc:
+            # e.g. no recipients, or a header the server cannot take: resending won't help
+            return Failure(_short(f"message cannot be sent: {exc}", password), permanent=True)
+        if refused:
+            # Accepted for some recipients; a retry would duplicate it for the others.
+            log.warning("smtp: notification %s accepted but %d recipients refused",
+                        item.notification_id, len(refused))
+        return None
+
+    def check(self) -> None:
+        """Connect and log in once, so `check` finds bad settings before a real alert."""
+        password = self._password()
+        try:
+            smtp = self._connect(password)
+        except _AuthFailed as exc:
+            raise ConfigError(_short(exc, password)) from None
+        except _Unreachable as exc:
+            raise TemporaryFailure(
+                _short(f"{exc} — check [email.smtp] host, port and security in config.toml, "
+                       "or try again later", password)
+            ) from None
+        _close(smtp, polite=True)
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within the timeout ({exc})" if str(exc) else "timed out"
+    return str(exc.strerror or exc or type(exc).__name__)
+
+
+def _decode(text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    return str(text)
+
+
+def _close(smtp: smtplib.SMTP | None, *, polite: bool = False) -> None:
+    """QUIT when the session is healthy, otherwise just drop the socket."""
+    if smtp is None:
+        return
+    if polite:
+        try:
+            smtp.quit()
+            return
+        except (smtplib.SMTPException, OSError):
+            pass
+    with contextlib.suppress(OSError):
+        smtp.close()
+
+
+def make_transport(config: EmailConfig, base: Path) -> Transport:
+    """Pick the transport named in config; a relative outbox is under ``base``
+    (the config file's folder), so it doesn't depend on the current directory."""
+    if config.transport == "outbox":
+        folder = Path(config.outbox_dir)
+        if not folder.is_absolute():
+            folder = Path(base) / folder
+        return OutboxTransport(folder)
+    if config.transport == "smtp":
+        return SmtpTransport(config.smtp)
+    raise ConfigError(
+        f"config.toml [email] transport = {config.transport!r} is not supported — "
+        'use "outbox" (write .eml files) or "smtp"'
+    )

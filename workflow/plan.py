@@ -81,6 +81,7 @@ class Plan:
     deliveries: list[Delivery]
     stats: dict[str, int] = field(default_factory=dict)
     worker_rows: dict[str, int] = field(default_factory=dict)  # setting -> row as read (for later marks)
+    digest_context: dict[str, Any] = field(default_factory=dict)  # open cases, due today, overdue
 
 
 class _Workbook:
@@ -418,6 +419,7 @@ class _Planner:
     def deliveries(self) -> list[Delivery]:
         out = []
         digest = None
+        today = self.now.astimezone(self.config.school.timezone).date().isoformat()
         for record in self.book.rows["notifications"]:
             if cell_text(record["Status"]) != MAIL_QUEUED:
                 continue
@@ -428,6 +430,9 @@ class _Planner:
                 continue
             role = cell_text(record["Role"])
             context = base_context(self.config, event, role)
+            if event == DIGEST and not cell_text(record["Notification ID"]).startswith(f"digest-{today}/"):
+                record["Status"], record["Error"] = MAIL_CANCELLED, "superseded by a later digest"
+                continue
             if event == DIGEST:
                 digest = digest or self.digest_context()
                 context["digest"] = digest
@@ -504,4 +509,4 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
     stats = dict(planner.stats)
     stats["cases_total"] = len(planner.cases)
     worker_rows = {name: int(r["_row"]) for name, r in planner.settings.items() if r.get("_row") is not None}
-    return Plan(changes, deliveries, stats, worker_rows)
+    return Plan(changes, deliveries, stats, worker_rows, planner.digest_context())

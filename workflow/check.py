@@ -1,0 +1,62 @@
+"""``cli.py check``: config, templates, sheet access and layout, mail login — each with its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .config import Config
+from .errors import DigitalIncidentsError
+from .intake import missing_questions
+from .layout import layout_problems
+from .mail import Mailer
+from .schema import TIMESTAMP
+from .storage import open_storage
+from .transports import make_transport
+
+
+def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
+    yield True, f"config {config.path} is valid ({len(config.triage)} triage rules, {len(config.checklist)} steps)"
+
+    try:
+        problems = Mailer(config.templates_dir, config.email.sender).check()
+    except DigitalIncidentsError as error:
+        problems = [str(error)]
+    if problems:
+        for problem in problems:
+            yield False, f"template: {problem}"
+    else:
+        yield True, f"templates in {config.templates_dir} render with sample data"
+
+    storage = open_storage(config)
+    try:
+        snapshot = storage.load()
+    except DigitalIncidentsError as error:
+        yield False, f"sheet: {error}"
+    else:
+        yield True, f"sheet {storage.describe()} is readable"
+        responses = snapshot.responses
+        missing = missing_questions(responses, config.form)
+        if not responses.has(TIMESTAMP):
+            missing.insert(0, TIMESTAMP)
+        if missing:
+            present = ", ".join(repr(h) for h in responses.header if str(h).strip()) or "(none)"
+            for question in missing:
+                yield False, (f"tab {responses.title!r} has no column {question!r}: if the question was renamed, "
+                              f"put its title under [form.questions] in {config.path}. Columns there: {present}")
+        else:
+            yield True, f"tab {responses.title!r} has every mapped question ({len(config.form)})"
+        layout = layout_problems(snapshot)
+        for problem in layout:
+            yield False, f"{problem}: run `python cli.py -c {config.path} setup`"
+        if not layout:
+            yield True, "worker tabs and headers are intact"
+
+    transport = make_transport(config.email, config.path.parent)
+    try:
+        transport.check()
+    except DigitalIncidentsError as error:
+        yield False, f"email: {error}"
+    else:
+        what = (f"SMTP login to {config.email.smtp.host}:{config.email.smtp.port} works"
+                if config.email.transport == "smtp" else f"outbox folder {config.email.outbox_dir} is writable")
+        yield True, what

@@ -187,7 +187,6 @@ def status(ctx: click.Context, now_text: str | None) -> None:
       python cli.py -c demo/config.toml status
     """
     from workflow.report import status_table
-
     from workflow.storage import open_storage
 
     config = get_config(ctx)
@@ -207,7 +206,6 @@ def digest(ctx: click.Context, send: bool, now_text: str | None) -> None:
       python cli.py -c config.toml digest --send   # send it to the digest roles
     """
     from workflow.report import digest_preview
-
     from workflow.storage import open_storage
     from workflow.sync import run_sync
     from workflow.transports import make_transport

@@ -235,7 +235,7 @@ def _shipped(name: str) -> dict[str, Any]:
 
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     path = Path(path)
-    base = path.parent
+    base = path.resolve().parent
     top = _Section(path, "", raw)
 
     school_s = top.section("school")

@@ -11,7 +11,6 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-
 Q_TYPE = "What kind of incident is it?"
 Q_RISK = "Is anyone at immediate risk of harm?"
 Q_U18 = "Does it involve a nude or sexual image of anyone under 18?"
@@ -27,25 +26,25 @@ RESPONSE_HEADERS = ["Timestamp", "Email Address", Q_TYPE, Q_RISK, Q_U18, Q_WHO, 
 
 # (hours before now, reporter, type, risk, under-18 image, affected, where, online, what, involved, done)
 DEMO_REPORTS: list[tuple[float, str, str, str, str, str, str, str, str, str, str]] = [
-    (74, "j.tane@school.example", "Cyberbullying or harassment", "No", "No", "Students", "Outside school",
+    (50, "j.tane@school.example", "Cyberbullying or harassment", "No", "No", "Students", "Outside school",
      "Group chat on Instagram", "Year 9 student is being called names in a class group chat every night.",
      "Target: A.B. (Y9); others in the chat", "Spoke with A.B., who is upset but safe."),
-    (70, "m.lee@school.example", "Nude or intimate images shared", "Not sure", "Yes", "Students", "Both",
+    (29, "m.lee@school.example", "Nude or intimate images shared", "Not sure", "Yes", "Students", "Both",
      "Snapchat", "A student says an intimate image of her is being passed around. I have not seen it.",
      "C.D. (Y10); unknown senders", "Stayed with C.D.; told her not to delete anything yet."),
-    (52, "r.singh@school.example", "Fight or assault filmed", "No", "No", "Students", "At school",
+    (26, "r.singh@school.example", "Fight or assault filmed", "No", "No", "Students", "At school",
      "TikTok", "A lunchtime fight was filmed and posted; the video has many views.",
      "E.F. and G.H. (Y11)", "Separated the students; nurse checked E.F."),
-    (49, "office@school.example", "Privacy breach", "No", "No", "Students and staff", "At school",
+    (24, "office@school.example", "Privacy breach", "No", "No", "Students and staff", "At school",
      "Shared drive", "A spreadsheet with student contact details was shared to a public link by mistake.",
      "Admin team", "Link switched off."),
-    (30, "k.wong@school.example", "Self-harm or suicide risk", "Yes", "No", "Students", "Outside school",
+    (9, "k.wong@school.example", "Self-harm or suicide risk", "Yes", "No", "Students", "Outside school",
      "Discord", "A friend showed me messages where a student talks about wanting to die.",
      "I.J. (Y12)", "Told the counsellor straight away."),
-    (27, "t.ngata@school.example", "Threats of violence", "Not sure", "No", "Students", "Outside school",
+    (7, "t.ngata@school.example", "Threats of violence", "Not sure", "No", "Students", "Outside school",
      "Anonymous messaging app", "Anonymous messages threaten to 'get' a student after school.",
      "K.L. (Y8)", "K.L.'s caregiver is collecting them today."),
-    (26, "s.brown@school.example", "Adult contact, grooming or sextortion", "Not sure", "Not sure", "Students",
+    (6.5, "s.brown@school.example", "Adult contact, grooming or sextortion", "Not sure", "Not sure", "Students",
      "Outside school", "Online game chat", "An adult asked a student for photos and threatens to share chats.",
      "M.N. (Y9)", "Kept the username and times; did not ask for screenshots."),
     (8, "l.martin@school.example", "Impersonation or fake account", "No", "No", "Staff", "Outside school",

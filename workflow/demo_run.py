@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,14 +27,12 @@ def run_demo(folder: Path, now_text: str | None = None) -> Iterator[str]:
     fresh = not config.sheet.path.exists()
     storage.setup(RESPONSE_HEADERS)
     if fresh or not storage.load().responses.rows:
-        storage.add_responses(demo_rows(now))
+        storage.add_responses([dict(zip(RESPONSE_HEADERS, row, strict=True)) for row in demo_rows(now)])
         yield f"wrote {config.sheet.path} with {len(demo_rows(now))} fictional form responses"
     result = run_sync(config, storage, make_transport(config.email, config.path.parent), now)
     yield f"sync: {result.summary()}"
     emails = sorted(config.email.outbox_dir.glob("*.eml")) if config.email.outbox_dir.exists() else []
-    by_event = Counter(path.name.split("-", 3)[-1].split("-")[0] for path in emails)
     yield f"outbox: {len(emails)} email file(s) in {config.email.outbox_dir}"
-    _ = by_event
     yield ""
     yield "Look at:"
     yield f"  the workbook  {config.sheet.path}  (tabs Cases, Checklist, Notifications, Log, Worker)"

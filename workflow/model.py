@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .schema import BY_LOGICAL, TabSpec, normalise
+from .schema import BY_LOGICAL, CELL_LIMIT, TabSpec, normalise
 
 CellValue = str | int | float | bool | datetime | None
 
@@ -67,6 +67,7 @@ class Snapshot:
     responses: Table
     tabs: dict[str, Table]          # worker tabs by logical name ("cases", ...)
     sheet_timezone: tzinfo          # the zone wall-clock cells are in
+    text_limit: int = CELL_LIMIT    # longest text a cell holds (Google 50,000; Excel 32,767)
 
     def tab(self, logical: str) -> Table:
         return self.tabs[logical]

@@ -129,12 +129,12 @@ def _same(a: CellValue, b: CellValue) -> bool:
     return cell_text(a) == cell_text(b)
 
 
-def truncate(text: str, note: str) -> str:
+def truncate(text: str, note: str, limit: int = CELL_LIMIT) -> str:
     """Keep a cell under the sheet's limit, saying where the rest is (SPEC §7.5)."""
-    if len(text) <= CELL_LIMIT:
+    if len(text) <= limit:
         return text
     suffix = f"\n[… truncated: {note}]"
-    return text[: CELL_LIMIT - len(suffix)] + suffix
+    return text[: limit - len(suffix)] + suffix
 
 
 class _Planner:
@@ -249,7 +249,8 @@ class _Planner:
 
     def summary(self, report: Report) -> str:
         return truncate(report.answers.get("what_happened", ""),
-                        f"the full account is in the form responses, row {report.row + 2}")
+                        f"the full account is in the form responses, row {report.row + 2}",
+                        self.snapshot.text_limit)
 
     def edit_case(self, report: Report, case: Record) -> None:
         case_id = cell_text(case["Case ID"])

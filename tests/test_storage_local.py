@@ -1,0 +1,627 @@
+"""The local .xlsx backend against real workbooks in tmp_path.
+
+Leaders edit the same workbook between syncs (sort, reorder, add columns), so most
+tests change the file with openpyxl between load() and commit() the way Excel would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import zipfile
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from workflow.config import (
+    CalendarConfig,
+    Config,
+    EmailConfig,
+    SchoolConfig,
+    SheetConfig,
+    SmtpConfig,
+    WorkerConfig,
+)
+from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
+from workflow.model import ChangeSet, row_key
+from workflow.schema import CASES, CHECKLIST, WORKER_TABS
+from workflow.storage import open_storage
+from workflow.storage.cells import DATETIME_FORMAT, XLSX_TEXT_LIMIT
+from workflow.storage.local import LocalWorkbookStorage
+
+NZ = ZoneInfo("Pacific/Auckland")
+RESPONSES = "Form Responses 1"
+RESPONSE_HEADERS = ["Timestamp", "Email Address", "What kind of incident is it?", "What happened?"]
+HOSTILE = ["=1+1", "+64 21 555", "-5", "@SUM(A1)", "#N/A", '=HYPERLINK("http://x.invalid","y")']
+
+
+def make_config(folder: Path, workbook: Path | str = "incidents.xlsx") -> Config:
+    return Config(
+        path=folder / "config.toml",
+        school=SchoolConfig("Test School", NZ, "https://example.invalid/sheet"),
+        sheet=SheetConfig("local", Path(workbook), "", RESPONSES, ""),
+        email=EmailConfig("outbox", folder / "outbox", "worker@example.invalid", (), SmtpConfig()),
+        contacts={},
+        calendar=CalendarConfig(frozenset(range(5)), time(8, 30), time(15, 30), ()),
+        worker=WorkerConfig(timedelta(minutes=5), time(7, 30)),
+        form=(),
+        triage=(),
+        default_priority="Normal",
+        default_notify=(),
+        checklist=(),
+        templates_dir=folder / "templates",
+    )
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalWorkbookStorage:
+    """A storage whose workbook does not exist yet."""
+    return LocalWorkbookStorage(make_config(tmp_path, tmp_path / "incidents.xlsx"))
+
+
+@pytest.fixture
+def ready(storage: LocalWorkbookStorage) -> LocalWorkbookStorage:
+    """A storage with a freshly set-up workbook."""
+    storage.setup(RESPONSE_HEADERS)
+    return storage
+
+
+def header(sheet) -> list:
+    return [cell.value for cell in sheet[1]]
+
+
+def cells(path: Path, title: str) -> dict[tuple[int, int], object]:
+    """Every non-empty cell of a tab, for 'nothing else changed' comparisons."""
+    sheet = load_workbook(path)[title]
+    return {
+        (cell.row, cell.column): (cell.value, cell.data_type)
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.value is not None
+    }
+
+
+def checklist_record(case: str, step: str, **more) -> dict:
+    return {"Case ID": case, "Step": step, "Status": "Open", **more}
+
+
+def commit_appends(storage: LocalWorkbookStorage, tab: str, records: list[dict]) -> None:
+    changes = ChangeSet()
+    for record in records:
+        changes.append(tab, record)
+    storage.commit(changes)
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+# -- setup -------------------------------------------------------------------------------
+
+
+def test_setup_creates_every_tab_with_headers(storage: LocalWorkbookStorage) -> None:
+    changed = storage.setup(RESPONSE_HEADERS)
+
+    workbook = load_workbook(storage.path)
+    assert workbook.sheetnames == [RESPONSES] + [spec.title for spec in WORKER_TABS]
+    assert header(workbook[RESPONSES]) == RESPONSE_HEADERS
+    assert workbook[RESPONSES].column_dimensions["A"].number_format == DATETIME_FORMAT
+    for spec in WORKER_TABS:
+        assert header(workbook[spec.title]) == spec.column_names
+        assert f"created tab {spec.title}" in changed
+    assert f"created tab {RESPONSES}" in changed
+
+
+def test_setup_formats_worker_tabs(ready: LocalWorkbookStorage) -> None:
+    workbook = load_workbook(ready.path)
+    cases, checklist = workbook["Cases"], workbook["Checklist"]
+
+    for spec in WORKER_TABS:
+        sheet = workbook[spec.title]
+        assert sheet.freeze_panes == "A2"
+        assert all(cell.font.b for cell in sheet[1])
+    # Cases: A Case ID .. M Response key, N Response row, O Response hash (hidden)
+    assert [cases.column_dimensions[c].hidden for c in "MNO"] == [True, True, True]
+    assert not cases.column_dimensions["A"].hidden
+    assert cases.column_dimensions["K"].width == 50  # Summary
+    assert cases.column_dimensions["B"].number_format == DATETIME_FORMAT  # Received
+    # Checklist: E Due, F Done, H Status
+    validations = checklist.data_validations.dataValidation
+    assert len(validations) == 1
+    assert validations[0].type == "list" and validations[0].formula1 == '"TRUE,FALSE"'
+    assert "F2" in validations[0].sqref and "F5000" in validations[0].sqref
+    assert "E2" not in validations[0].sqref
+    overdue = [rule.formula[0] for cf in checklist.conditional_formatting for rule in cf.rules]
+    assert overdue == ['AND($F2<>TRUE,$F2<>"TRUE",$H2<>"Done",$H2<>"Not needed",ISNUMBER($E2),$E2<NOW())']
+    urgent = [rule.formula[0] for cf in cases.conditional_formatting for rule in cf.rules]
+    assert urgent == ['$E2="Urgent"']
+
+
+def test_setup_twice_changes_nothing(ready: LocalWorkbookStorage) -> None:
+    before = ready.path.read_bytes()
+    mtime = ready.path.stat().st_mtime_ns
+
+    assert ready.setup(RESPONSE_HEADERS) == []
+
+    assert ready.path.stat().st_mtime_ns == mtime
+    assert ready.path.read_bytes() == before
+
+
+def test_setup_repairs_without_touching_leader_work(storage: LocalWorkbookStorage) -> None:
+    workbook = Workbook()
+    workbook.active.title = RESPONSES
+    workbook[RESPONSES].append(["Timestamp", "Email Address"])
+    cases = workbook.create_sheet("cases")  # other case, leader's column order and own column
+    cases.append(["Priority", "Leader notes", "Case ID", "Status"])
+    cases.append(["Urgent", "called parent", "C-1", "Open"])
+    workbook.save(storage.path)
+
+    changed = storage.setup(RESPONSE_HEADERS)
+
+    assert "added column Summary to cases" in changed
+    assert "created tab Checklist" in changed
+    assert "added column Priority to cases" not in changed
+    workbook = load_workbook(storage.path)
+    assert header(workbook[RESPONSES]) == ["Timestamp", "Email Address"]  # the form's own tab
+    head = header(workbook["cases"])
+    assert head[:4] == ["Priority", "Leader notes", "Case ID", "Status"]
+    assert set(head[4:]) == set(CASES.column_names) - {"Priority", "Case ID", "Status"}
+    assert [cell.value for cell in workbook["cases"][2]][:4] == ["Urgent", "called parent", "C-1", "Open"]
+    assert not workbook["cases"]["B1"].font.b  # the leader's header is theirs
+    assert storage.setup(RESPONSE_HEADERS) == []
+
+
+def test_setup_adds_a_missing_responses_tab_first(storage: LocalWorkbookStorage) -> None:
+    workbook = Workbook()
+    workbook.active.title = "Notes"
+    workbook.active["A1"] = "leader notes"
+    workbook.save(storage.path)
+
+    changed = storage.setup(RESPONSE_HEADERS)
+
+    assert changed[0] == f"created tab {RESPONSES}"
+    workbook = load_workbook(storage.path)
+    assert workbook.sheetnames[:2] == [RESPONSES, "Notes"]
+    assert workbook["Notes"]["A1"].value == "leader notes"
+    assert storage.load().responses.header == RESPONSE_HEADERS
+
+
+def test_setup_keeps_leader_column_widths_in_shared_ranges(storage: LocalWorkbookStorage) -> None:
+    storage.setup(RESPONSE_HEADERS)
+    workbook = load_workbook(storage.path)
+    sheet = workbook["Log"]
+    for letter in list(sheet.column_dimensions):
+        del sheet.column_dimensions[letter]
+    sheet.column_dimensions.group("A", "C", outline_level=0)  # one <col min=1 max=3>
+    sheet.column_dimensions["A"].width = 30
+    workbook.save(storage.path)
+
+    assert storage.setup(RESPONSE_HEADERS) == ["formatted Log: column widths, date-time format"]
+
+    sheet = load_workbook(storage.path)["Log"]
+    spans = sorted((d.min, d.max) for d in sheet.column_dimensions.values())
+    assert spans == [(1, 1), (2, 2), (3, 3), (4, 4)]  # no overlapping <col> ranges
+    assert [sheet.column_dimensions[c].width for c in "ABC"] == [30, 30, 30]
+    assert storage.setup(RESPONSE_HEADERS) == []
+
+
+def test_setup_replaces_its_own_rule_when_leaders_move_columns(ready: LocalWorkbookStorage) -> None:
+    workbook = load_workbook(ready.path)
+    sheet = workbook["Checklist"]
+    sheet.insert_cols(1)  # a leader's column in front moves Due and Done one to the right
+    sheet["A1"] = "Week"
+    workbook.save(ready.path)
+
+    changed = ready.setup(RESPONSE_HEADERS)
+
+    assert any("overdue steps highlighted" in line for line in changed)
+    sheet = load_workbook(ready.path)["Checklist"]
+    formulas = [rule.formula[0] for cf in sheet.conditional_formatting for rule in cf.rules]
+    assert len(formulas) == 1 and "$G2<>TRUE" in formulas[0] and "$F2<NOW()" in formulas[0]
+    assert ready.setup(RESPONSE_HEADERS) == []
+
+
+# -- load --------------------------------------------------------------------------------
+
+
+def test_load_of_a_missing_workbook_says_to_run_setup(storage: LocalWorkbookStorage) -> None:
+    with pytest.raises(SheetLayoutError, match="does not exist.*setup"):
+        storage.load()
+
+
+def test_load_of_a_corrupt_workbook_names_the_file(storage: LocalWorkbookStorage) -> None:
+    storage.path.write_bytes(b"not a zip file at all")
+    with pytest.raises(StorageError, match="incidents.xlsx"):
+        storage.load()
+
+
+def test_load_without_responses_tab_lists_the_tabs(storage: LocalWorkbookStorage) -> None:
+    workbook = Workbook()
+    workbook.active.title = "Responses"
+    workbook.create_sheet("Cases")
+    workbook.save(storage.path)
+
+    with pytest.raises(SheetLayoutError) as raised:
+        storage.load()
+    assert RESPONSES in str(raised.value)
+    assert "'Responses'" in str(raised.value) and "'Cases'" in str(raised.value)
+
+
+def test_load_matches_tab_titles_loosely_and_leaves_absent_tabs_out(
+    storage: LocalWorkbookStorage,
+) -> None:
+    workbook = Workbook()
+    workbook.active.title = " form responses 1 "
+    workbook.active.append(["Timestamp", "Email Address"])
+    workbook.create_sheet("CHECKLIST").append(["Case ID", "Step"])
+    workbook.save(storage.path)
+
+    snapshot = storage.load()
+
+    assert snapshot.responses.title == " form responses 1 "
+    assert snapshot.responses.header == ["Timestamp", "Email Address"]
+    assert list(snapshot.tabs) == ["checklist"]
+    assert snapshot.sheet_timezone == NZ
+
+
+def test_load_keeps_blank_middle_rows_and_drops_trailing_ones(
+    storage: LocalWorkbookStorage,
+) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = RESPONSES
+    sheet.append(["Timestamp", None, "Email Address"])
+    sheet.append([datetime(2024, 3, 1, 9, 30), None, "a@x.invalid"])
+    sheet.append([])  # row 3 blank
+    sheet.append([None, None, "b@x.invalid", "no header", "=1+1"])
+    sheet["B9"].number_format = "0.00"  # formatted but empty: not data
+    workbook.save(storage.path)
+
+    table = storage.load().responses
+
+    assert table.header == ["Timestamp", "", "Email Address"]
+    assert len(table.rows) == 3
+    assert table.value(0, "timestamp") == datetime(2024, 3, 1, 9, 30, tzinfo=NZ)
+    assert all(value is None for value in table.rows[1])
+    assert table.value(2, "Email Address") == "b@x.invalid"
+    assert table.rows[2][3:] == ["no header", "=1+1"]  # a formula comes back as its text
+
+
+def test_load_reads_dates_as_midnight_in_the_sheet_zone(storage: LocalWorkbookStorage) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = RESPONSES
+    sheet.append(["Timestamp", "Day"])
+    sheet.append([datetime(2024, 7, 1, 8, 0), date(2024, 7, 2)])
+    sheet["B2"].number_format = "dd/mm/yyyy"
+    workbook.save(storage.path)
+
+    row = storage.load().responses.rows[0]
+
+    assert row == [datetime(2024, 7, 1, 8, 0, tzinfo=NZ), datetime(2024, 7, 2, 0, 0, tzinfo=NZ)]
+    assert row[0].utcoffset() == timedelta(hours=12)
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+def test_datetimes_round_trip_as_the_same_instant(ready: LocalWorkbookStorage) -> None:
+    summer = datetime(2024, 1, 15, 2, 45, 10, 123456, tzinfo=UTC)  # NZDT, +13
+    winter = datetime(2024, 7, 15, 2, 45, tzinfo=UTC)  # NZST, +12
+    changed_day = datetime(2024, 9, 29, 1, 30, tzinfo=NZ)  # the day NZ clocks go forward
+    commit_appends(
+        ready,
+        "log",
+        [
+            {"Time": summer, "Event": "summer"},
+            {"Time": winter, "Event": "winter"},
+            {"Time": changed_day, "Event": "dst"},
+        ],
+    )
+
+    table = ready.load().tab("log")
+
+    times = [table.value(row, "Time") for row in range(3)]
+    assert times == [summer.replace(microsecond=0), winter, changed_day]
+    assert all(value.tzinfo == NZ for value in times)
+    sheet = load_workbook(ready.path)["Log"]
+    assert sheet["A2"].value == datetime(2024, 1, 15, 15, 45, 10)  # wall-clock in Auckland
+    assert sheet["A3"].value == datetime(2024, 7, 15, 14, 45)
+    assert sheet["A2"].number_format == DATETIME_FORMAT
+
+
+def test_bools_and_numbers_round_trip(ready: LocalWorkbookStorage) -> None:
+    commit_appends(
+        ready,
+        "checklist",
+        [
+            checklist_record("C-1", "Secure evidence", Done=True),
+            checklist_record("C-1", "Tell parents", Done=False),
+        ],
+    )
+    commit_appends(ready, "notifications", [{"Notification ID": "N-1", "Attempts": 3}])
+    commit_appends(ready, "cases", [{"Case ID": "C-1", "Overdue steps": 2.5}])
+
+    snapshot = ready.load()
+
+    assert [snapshot.tab("checklist").value(r, "Done") for r in (0, 1)] == [True, False]
+    assert snapshot.tab("notifications").value(0, "Attempts") == 3
+    assert snapshot.tab("cases").value(0, "Overdue steps") == 2.5
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_stays_literal_text(ready: LocalWorkbookStorage, text: str) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1", "Summary": text, "Next step": "x"}])
+    changes = ChangeSet()
+    changes.update("cases", "C-1", 0, {"Next step": text})
+    ready.commit(changes)
+
+    table = ready.load().tab("cases")
+
+    assert table.value(0, "Summary") == text
+    assert table.value(0, "Next step") == text
+    sheet = load_workbook(ready.path)["Cases"]
+    assert sheet["K2"].data_type == "s" and sheet["H2"].data_type == "s"
+    with zipfile.ZipFile(ready.path) as archive:
+        xml = archive.read("xl/worksheets/sheet2.xml").decode()
+    assert "<f>" not in xml and 't="e"' not in xml
+
+
+def test_unstorable_text_is_cleaned_not_fatal(ready: LocalWorkbookStorage) -> None:
+    long = "x" * (XLSX_TEXT_LIMIT + 10)
+    commit_appends(ready, "log", [{"Event": "bell\x07 and \x00null\ttab\nline", "Detail": long}])
+
+    table = ready.load().tab("log")
+
+    assert table.value(0, "Event") == "bell and null\ttab\nline"
+    assert table.value(0, "Detail") == long[:XLSX_TEXT_LIMIT]
+
+
+def test_leader_date_formats_are_kept_and_numbers_never_read_as_dates(
+    ready: LocalWorkbookStorage,
+) -> None:
+    commit_appends(ready, "checklist", [checklist_record("C-1", "Step")])
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    workbook = load_workbook(ready.path)
+    workbook["Checklist"]["E2"].number_format = "dd/mm/yyyy hh:mm"  # Due, NZ style
+    workbook["Cases"]["J2"].number_format = "d-mmm"  # Overdue steps, formatted by mistake
+    workbook.save(ready.path)
+
+    changes = ChangeSet()
+    changes.update("checklist", "C-1 | Step", 0, {"Due": datetime(2024, 5, 1, 9, tzinfo=NZ)})
+    changes.update("cases", "C-1", 0, {"Overdue steps": 2})
+    ready.commit(changes)
+
+    workbook = load_workbook(ready.path)
+    assert workbook["Checklist"]["E2"].number_format == "dd/mm/yyyy hh:mm"
+    assert ready.load().tab("cases").value(0, "Overdue steps") == 2
+
+
+# -- commit: appends ---------------------------------------------------------------------
+
+
+def test_appends_land_under_moved_headers_below_the_last_row(ready: LocalWorkbookStorage) -> None:
+    commit_appends(ready, "checklist", [checklist_record("C-1", "First")])
+    workbook = load_workbook(ready.path)
+    sheet = workbook["Checklist"]
+    sheet.move_range("B1:B2", cols=8)  # Step moves to the end (column J) ...
+    sheet.delete_cols(2)  # ... and the gap closes: Step is now column I
+    sheet["J1"] = "Leader comment"
+    sheet["J2"] = "keep me"
+    sheet["J3"] = "a leader's note below the data"
+    sheet["A40"].number_format = "0.00"  # formatted, empty
+    workbook.save(ready.path)
+
+    commit_appends(
+        ready,
+        "checklist",
+        [
+            checklist_record("C-2", "Second", Due=datetime(2024, 5, 1, 9, tzinfo=NZ)),
+            checklist_record("C-2", "Third"),
+        ],
+    )
+
+    sheet = load_workbook(ready.path)["Checklist"]
+    assert header(sheet)[8:] == ["Step", "Leader comment"]
+    assert [sheet.cell(row, 1).value for row in (2, 3, 4, 5)] == ["C-1", None, "C-2", "C-2"]
+    assert [sheet.cell(row, 9).value for row in (2, 4, 5)] == ["First", "Second", "Third"]
+    assert sheet["D4"].value == datetime(2024, 5, 1, 9)  # Due, now column D
+    assert [sheet.cell(row, 10).value for row in (2, 3, 4, 5)] == [
+        "keep me",
+        "a leader's note below the data",
+        None,
+        None,
+    ]
+    assert sheet.max_row == 40  # nothing was written below the appended rows
+
+
+# -- commit: updates ---------------------------------------------------------------------
+
+
+def test_update_follows_its_row_after_a_sort(ready: LocalWorkbookStorage) -> None:
+    steps = ["Alpha", "Bravo", "Charlie", "Delta"]
+    commit_appends(ready, "checklist", [checklist_record("C-1", step) for step in steps])
+    table = ready.load().tab("checklist")
+    bravo = next(r for r in table.records(CHECKLIST) if r["Step"] == "Bravo")
+    key = row_key(CHECKLIST, bravo)
+
+    workbook = load_workbook(ready.path)  # a leader sorts Z-A by Step
+    sheet = workbook["Checklist"]
+    rows = sorted(
+        ([cell.value for cell in row] for row in sheet.iter_rows(min_row=2)),
+        key=lambda values: values[1],
+        reverse=True,
+    )
+    for at, values in enumerate(rows, start=2):
+        for column, value in enumerate(values, start=1):
+            sheet.cell(at, column, value)
+    workbook.save(ready.path)
+    before = cells(ready.path, "Checklist")
+
+    changes = ChangeSet()
+    changes.update("checklist", key, bravo["_row"], {"Status": "Overdue", "Notes": None})
+    ready.commit(changes)
+
+    after = cells(ready.path, "Checklist")
+    assert after.pop((4, 8)) == ("Overdue", "s")  # Bravo is now sheet row 4; Status is H
+    assert before.pop((4, 8)) == ("Open", "s")
+    assert after == before  # not one other cell changed
+
+
+def test_update_writes_only_named_cells_and_none_clears(ready: LocalWorkbookStorage) -> None:
+    commit_appends(ready, "checklist", [checklist_record("C-1", "Step", Notes="leader text", Guidance="g", Role="dsl")])
+    changes = ChangeSet()
+    changes.update("checklist", "C-1 | Step", 0, {"Guidance": None, "Done": True})
+    ready.commit(changes)
+
+    record = ready.load().tab("checklist").records(CHECKLIST)[0]
+
+    assert record["Guidance"] is None and record["Done"] is True
+    assert record["Notes"] == "leader text" and record["Role"] == "dsl"
+    assert record["Status"] == "Open"
+
+
+def test_update_for_a_deleted_row_is_skipped_with_a_warning(
+    ready: LocalWorkbookStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}, {"Case ID": "C-2"}])
+    workbook = load_workbook(ready.path)
+    workbook["Cases"].delete_rows(2)  # C-1 deleted: C-2 moves up to row 2
+    workbook.save(ready.path)
+
+    changes = ChangeSet()
+    changes.update("cases", "C-1", 0, {"Status": "Closed"})
+    changes.update("cases", "C-2", 1, {"Status": "Open"})
+    with caplog.at_level(logging.WARNING, logger="workflow.storage.local"):
+        ready.commit(changes)
+
+    table = ready.load().tab("cases")
+    assert [table.value(0, "Case ID"), table.value(0, "Status")] == ["C-2", "Open"]
+    assert len(table.rows) == 1
+    assert "Cases" in caplog.text and "'C-1'" in caplog.text
+
+
+def test_update_to_the_keyless_log_uses_the_position(ready: LocalWorkbookStorage) -> None:
+    commit_appends(ready, "log", [{"Event": "one"}, {"Event": "two"}])
+    changes = ChangeSet()
+    changes.update("log", "", 1, {"Detail": "more"})
+    changes.update("log", "", 7, {"Detail": "nowhere"})
+    ready.commit(changes)
+
+    table = ready.load().tab("log")
+    assert [table.value(r, "Detail") for r in (0, 1)] == [None, "more"]
+    assert len(table.rows) == 2
+
+
+# -- commit: layout errors, no-ops, atomic save -------------------------------------------
+
+
+def test_missing_column_is_a_layout_error_and_nothing_is_written(
+    ready: LocalWorkbookStorage,
+) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    workbook = load_workbook(ready.path)
+    workbook["Cases"].delete_cols(11)  # Summary
+    workbook.save(ready.path)
+    before = ready.path.read_bytes()
+
+    changes = ChangeSet()
+    changes.append("cases", {"Case ID": "C-2"})
+    changes.update("cases", "C-1", 0, {"Summary": "x"})
+    with pytest.raises(SheetLayoutError, match="Cases.*'Summary'.*setup"):
+        ready.commit(changes)
+    assert ready.path.read_bytes() == before
+
+    changes = ChangeSet()
+    changes.append("cases", {"Case ID": "C-2", "summary": "x"})
+    with pytest.raises(SheetLayoutError, match="summary"):
+        ready.commit(changes)
+
+
+def test_missing_tab_is_a_layout_error(ready: LocalWorkbookStorage) -> None:
+    workbook = load_workbook(ready.path)
+    del workbook["Notifications"]
+    workbook.save(ready.path)
+
+    changes = ChangeSet()
+    changes.append("notifications", {"Notification ID": "N-1"})
+    with pytest.raises(SheetLayoutError, match="Notifications.*setup"):
+        ready.commit(changes)
+
+
+def test_empty_changeset_does_not_touch_the_file(ready: LocalWorkbookStorage) -> None:
+    mtime = ready.path.stat().st_mtime_ns
+    ready.commit(ChangeSet())
+    ready.commit(ChangeSet(appends={"cases": []}))
+    assert ready.path.stat().st_mtime_ns == mtime
+
+
+def test_save_leaves_no_temp_files_and_keeps_permissions(ready: LocalWorkbookStorage) -> None:
+    os.chmod(ready.path, 0o664)
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+
+    assert temp_files(ready.path.parent) == []
+    assert stat.S_IMODE(ready.path.stat().st_mode) == 0o664
+
+
+def test_interrupted_save_keeps_the_old_workbook(ready: LocalWorkbookStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    before = ready.path.read_bytes()
+
+    def crash(source: str, target: str) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(StorageError, match="disk on fire"):
+        commit_appends(ready, "cases", [{"Case ID": "C-2"}])
+    monkeypatch.undo()
+
+    assert ready.path.read_bytes() == before
+    assert temp_files(ready.path.parent) == []
+    table = ready.load().tab("cases")
+    assert [table.value(r, "Case ID") for r in range(len(table.rows))] == ["C-1"]
+
+
+def test_locked_workbook_is_a_temporary_failure(ready: LocalWorkbookStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    def locked(source: str, target: str) -> None:
+        raise PermissionError(13, "The process cannot access the file")
+
+    monkeypatch.setattr(os, "replace", locked)
+    with pytest.raises(TemporaryFailure, match="Excel"):
+        commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    assert temp_files(ready.path.parent) == []
+
+
+def test_a_save_by_someone_else_during_commit_wins(
+    ready: LocalWorkbookStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = LocalWorkbookStorage._open
+
+    def open_then_leader_saves(self: LocalWorkbookStorage, read_only: bool):
+        workbook = real_open(self, read_only)
+        leader = load_workbook(self.path)
+        leader["Cases"]["A2"] = "typed by a leader"
+        leader.save(self.path)
+        return workbook
+
+    monkeypatch.setattr(LocalWorkbookStorage, "_open", open_then_leader_saves)
+    with pytest.raises(TemporaryFailure, match="changed"):
+        commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    monkeypatch.undo()
+
+    assert ready.load().tab("cases").rows == [["typed by a leader"]]
+    assert temp_files(ready.path.parent) == []
+
+
+def test_relative_workbook_path_and_open_storage(tmp_path: Path) -> None:
+    config = make_config(tmp_path, "data/incidents.xlsx")
+    storage = open_storage(config)
+
+    assert isinstance(storage, LocalWorkbookStorage)
+    assert storage.describe() == str(tmp_path / "data" / "incidents.xlsx")
+    storage.setup(RESPONSE_HEADERS)  # creates the folder too
+    assert (tmp_path / "data" / "incidents.xlsx").is_file()

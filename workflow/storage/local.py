@@ -1,0 +1,616 @@
+"""The local backend: one .xlsx workbook that the worker and school leaders both edit.
+
+Leaders may sort, filter, reorder columns and add their own columns between syncs, so
+columns are found by header text and rows by their key (see ``Storage``). Every write
+reopens the workbook fresh and replaces the file atomically: a crash or a full disk
+leaves the previous workbook, never a half-written one.
+
+Known limits of openpyxl, which reads and rewrites the whole file: charts, images,
+slicers and some Excel extensions that a leader adds are dropped on the next write;
+cells, formats, filters, conditional formatting, data validation and frozen panes
+survive. Keep the workbook closed in Excel while the worker runs: a save made from an
+Excel window that was opened before the worker's write would overwrite it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import tempfile
+from copy import copy
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Font, PatternFill
+from openpyxl.styles.numbers import is_date_format
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import coordinate_from_string
+from openpyxl.utils.units import DEFAULT_COLUMN_WIDTH
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.dimensions import ColumnDimension
+from openpyxl.worksheet.worksheet import Worksheet
+
+from ..errors import SheetLayoutError, StorageError, TemporaryFailure
+from ..model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
+from ..schema import (
+    BY_LOGICAL,
+    CASES,
+    CHECKLIST,
+    STEP_DONE,
+    STEP_NOT_NEEDED,
+    TIMESTAMP,
+    WORKER_TABS,
+    Column,
+    Kind,
+    TabSpec,
+    normalise,
+)
+from .cells import (
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    XLSX_TEXT_LIMIT,
+    find_title,
+    header_positions,
+    header_text,
+    is_blank,
+    read_value,
+    sheet_value,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+log = logging.getLogger(__name__)
+
+MAX_ROW = 1_048_576  # the last row of an xlsx sheet: rules and validation cover whole columns
+
+# The xlsx stand-in for a checkbox: leaders type TRUE (or pick it from the list) when done.
+DONE_LIST = '"TRUE,FALSE"'
+OVERDUE_FILL = PatternFill(start_color="FFC7CE", end_color="FFC7CE", fill_type="solid")
+OVERDUE_FONT = Font(color="9C0006")
+URGENT_FILL = PatternFill(start_color="FFDDC1", end_color="FFDDC1", fill_type="solid")
+
+_WIDE = {"summary": 50, "guidance": 50, "detail": 50, "notes": 40, "error": 40, "step": 36}
+
+
+def _width(column: Column) -> float:
+    """A readable starting width; never DEFAULT_COLUMN_WIDTH, which means 'not set yet'."""
+    if column.kind is Kind.DATETIME:
+        return 17.0
+    if column.kind is Kind.BOOL:
+        return 8.0
+    width = float(_WIDE.get(normalise(column.name), max(len(column.name) + 4, 12)))
+    return width + 1 if width == DEFAULT_COLUMN_WIDTH else width
+
+
+class LocalWorkbookStorage:
+    """Storage in an .xlsx file, read and written with openpyxl."""
+
+    def __init__(self, config: Config) -> None:
+        path = Path(config.sheet.path)
+        if not path.is_absolute():
+            path = Path(config.path).parent / path
+        self.path = path
+        self.config_path = config.path
+        self.timezone = config.school.timezone
+        self.responses_tab = config.sheet.responses_tab
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def load(self) -> Snapshot:
+        """Read every tab in one pass each, read-only (fast, and the file is never locked long)."""
+        workbook = self._open(read_only=True)
+        try:
+            titles = workbook.sheetnames
+            title = find_title(titles, self.responses_tab)
+            if title is None:
+                raise SheetLayoutError(
+                    f"Workbook {self.path} has no tab {self.responses_tab!r} for form responses; "
+                    f"its tabs are: {', '.join(repr(t) for t in titles)}. Rename the responses "
+                    "tab or set [sheet] responses_tab in the config"
+                )
+            responses = self._read_table(workbook[title])
+            tabs: dict[str, Table] = {}
+            for spec in WORKER_TABS:
+                found = find_title(titles, spec.title)
+                if found is not None:
+                    tabs[spec.logical] = self._read_table(workbook[found])
+        finally:
+            workbook.close()
+        return Snapshot(responses=responses, tabs=tabs, sheet_timezone=self.timezone, text_limit=XLSX_TEXT_LIMIT)
+
+    def _read_table(self, sheet: Any) -> Table:
+        try:
+            # Trust the cells, not the <dimension> tag some writers get wrong.
+            sheet.reset_dimensions()
+            rows = sheet.iter_rows(values_only=True)
+            header = [header_text(value) for value in next(rows, ())]
+            data: list[list[CellValue]] = []
+            last = 0
+            for row in rows:
+                values = [read_value(value, self.timezone) for value in row]
+                data.append(values)
+                if not is_blank(values):
+                    last = len(data)
+        except Exception as exc:
+            raise StorageError(f"Cannot read tab {sheet.title!r} of {self.path}: {exc}") from exc
+        return Table(title=sheet.title, header=header, rows=data[:last])
+
+    # -- writing -------------------------------------------------------------------------
+
+    def commit(self, changes: ChangeSet) -> None:
+        """Apply a whole ChangeSet to a freshly opened workbook and replace the file once."""
+        if changes.is_empty():
+            return
+        self._require_file()
+        stamp = self._stamp()
+        workbook = self._open(read_only=False)
+        tabs: dict[str, _Tab] = {}
+        for logical in [name for name, rows in changes.appends.items() if rows] + [
+            update.tab for update in changes.updates
+        ]:
+            if logical not in tabs:
+                tabs[logical] = self._tab(workbook, BY_LOGICAL[logical])
+
+        # Check the layout before writing anything, so a missing column names itself clearly.
+        for logical, records in changes.appends.items():
+            for record in records:
+                for column in record:
+                    if not column.startswith("_"):
+                        tabs[logical].require(column)
+        for update in changes.updates:
+            for column in update.cells:
+                tabs[update.tab].require(column)
+
+        for update in changes.updates:
+            self._apply_update(tabs[update.tab], update)
+        for logical, records in changes.appends.items():
+            for record in records:
+                tab = tabs[logical]
+                tab.last_row += 1
+                for column, value in record.items():
+                    if not column.startswith("_") and value is not None:
+                        self._write(tab.sheet.cell(tab.last_row, tab.position(column) + 1), value)
+        self._save(workbook, stamp)
+
+    def _tab(self, workbook: Workbook, spec: TabSpec) -> _Tab:
+        title = find_title(workbook.sheetnames, spec.title)
+        if title is None:
+            raise SheetLayoutError(
+                f"Workbook {self.path} has no tab {spec.title!r}: "
+                f"run `python cli.py -c {self.config_path} setup` to add it"
+            )
+        return _Tab(self, spec, workbook[title])
+
+    def _apply_update(self, tab: _Tab, update: RowUpdate) -> None:
+        row = tab.find(update)
+        if row is None:
+            log.warning(
+                "Skipped an update to tab %s: no row has key %r any more (deleted or re-keyed)",
+                tab.sheet.title,
+                update.key,
+            )
+            return
+        for column, value in update.cells.items():
+            self._write(tab.sheet.cell(row, tab.position(column) + 1), value)
+
+    def _write(self, cell: Any, value: CellValue) -> None:
+        """Write one value by the rules in cells.py (text always literal, wall-clock times)."""
+        plain = sheet_value(value, self.timezone, XLSX_TEXT_LIMIT)
+        if plain is None:
+            cell.value = None
+        elif isinstance(plain, str):
+            cell.value = plain
+            cell.data_type = "s"  # openpyxl reads "=..." as a formula and "#N/A" as an error
+        elif isinstance(plain, bool):
+            cell.value = plain
+        elif isinstance(plain, int | float):
+            cell.value = plain
+            if is_date_format(cell.number_format):
+                cell.number_format = "General"  # else it would read back as a date
+        else:
+            previous = cell.number_format  # openpyxl swaps in its own format on assignment
+            cell.value = plain
+            if is_date_format(previous):
+                cell.number_format = previous  # a leader's own date format stays
+            else:
+                day_only = isinstance(value, date) and not isinstance(value, datetime)
+                cell.number_format = DATE_FORMAT if day_only else DATETIME_FORMAT
+
+    def add_responses(self, records: list[dict[str, CellValue]]) -> None:
+        """Append form responses, as Google Forms would (the demo, and schools without Forms).
+
+        Values go under the header with the same text; unknown headers are an error.
+        """
+        self._require_file()
+        stamp = self._stamp()
+        workbook = self._open(read_only=False)
+        title = find_title(workbook.sheetnames, self.responses_tab)
+        if title is None:
+            raise SheetLayoutError(f"Workbook {self.path} has no tab {self.responses_tab!r}: run setup first")
+        sheet = workbook[title]
+        positions = header_positions(cell.value for cell in sheet[1])
+        row = _last_used_row(sheet)
+        for record in records:
+            row += 1
+            for column, value in record.items():
+                position = positions.get(normalise(column))
+                if position is None:
+                    raise SheetLayoutError(f"tab {title!r} has no column {column!r}")
+                if value is not None:
+                    self._write(sheet.cell(row, position + 1), value)
+        self._save(workbook, stamp)
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def setup(self, response_headers: list[str]) -> list[str]:
+        """Create or repair the workbook without touching leaders' columns or data.
+
+        Idempotent: everything is compared first, and the file is only written when
+        something was actually missing.
+        """
+        changed: list[str] = []
+        stamp: tuple[int, int, int] | None = None
+        if self.path.exists():
+            stamp = self._stamp()
+            workbook = self._open(read_only=False)
+        else:
+            workbook = Workbook()
+            workbook.remove(workbook.active)
+            changed.append(f"created workbook {self.path}")
+
+        title = find_title(workbook.sheetnames, self.responses_tab)
+        if title is None:
+            sheet = workbook.create_sheet(self.responses_tab.strip() or "Form Responses 1", 0)
+            for position, text in enumerate(response_headers, start=1):
+                sheet.cell(1, position, text)
+            stamp_column = header_positions(response_headers).get(normalise(TIMESTAMP))
+            if stamp_column is not None:
+                dimension = _column_dimension(sheet, stamp_column + 1, create=True)
+                dimension.width = 20.0
+                dimension.number_format = DATETIME_FORMAT
+            changed.append(f"created tab {sheet.title}")
+
+        for spec in WORKER_TABS:
+            title = find_title(workbook.sheetnames, spec.title)
+            created = title is None
+            sheet = workbook.create_sheet(spec.title) if created else workbook[title]
+            header = [cell.value for cell in sheet[1]]
+            while header and header_text(header[-1]).strip() == "":
+                header.pop()
+            positions = header_positions(header)
+            added = []
+            for column in spec.columns:
+                if normalise(column.name) not in positions:
+                    header.append(column.name)
+                    positions[normalise(column.name)] = len(header) - 1
+                    sheet.cell(1, len(header), column.name)
+                    added.append(column.name)
+            if created:
+                changed.append(f"created tab {spec.title}")
+            else:
+                changed.extend(f"added column {name} to {sheet.title}" for name in added)
+            formatted = _format_tab(sheet, spec, positions, len(header))
+            if formatted and not created:
+                changed.append(f"formatted {sheet.title}: {', '.join(formatted)}")
+
+        if changed:
+            self._save(workbook, stamp)
+        return changed
+
+    # -- files ---------------------------------------------------------------------------
+
+    def _require_file(self) -> None:
+        if not self.path.exists():
+            raise SheetLayoutError(
+                f"Workbook {self.path} does not exist: run `python cli.py -c {self.config_path} setup` to create it"
+            )
+
+    def _open(self, read_only: bool) -> Workbook:
+        self._require_file()
+        try:
+            return load_workbook(self.path, read_only=read_only, data_only=False)
+        except Exception as exc:
+            raise StorageError(f"Cannot open workbook {self.path}: {exc.__class__.__name__}: {exc}") from exc
+
+    def _stamp(self) -> tuple[int, int, int]:
+        """What tells us the file changed under us: modified time, size and inode."""
+        info = os.stat(self.path)
+        return info.st_mtime_ns, info.st_size, info.st_ino
+
+    def _save(self, workbook: Workbook, stamp: tuple[int, int, int] | None) -> None:
+        """Write a temp file beside the workbook, fsync it, then os.replace it into place.
+
+        ``stamp`` is the file as it was when opened: if someone saved it since, nothing is
+        written and the next run retries with their edits included.
+        """
+        target = self.path.resolve() if self.path.exists() else self.path
+        folder = target.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            mode = stat.S_IMODE(os.stat(target).st_mode) if stamp is not None else _new_file_mode()
+            handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise StorageError(f"Cannot write workbook {self.path}: {exc}") from exc
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                workbook.save(stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temp, mode)  # mkstemp makes 0600; leaders must keep their access
+            if stamp is not None and self._stamp() != stamp:
+                raise TemporaryFailure(
+                    f"Workbook {self.path} was changed by someone else while the worker was "
+                    "writing it; nothing was written, the next run will retry"
+                )
+            os.replace(temp, target)
+        except BaseException as exc:
+            Path(temp).unlink(missing_ok=True)
+            if isinstance(exc, PermissionError):
+                raise TemporaryFailure(
+                    f"Cannot replace workbook {self.path} ({exc}); if it is open in Excel, "
+                    "close it; the next run will retry"
+                ) from exc
+            if isinstance(exc, OSError):
+                raise StorageError(f"Cannot write workbook {self.path}: {exc}") from exc
+            raise
+        _fsync_folder(folder)
+
+
+class _Tab:
+    """One worker tab opened for a commit: header positions, last used row, key lookup."""
+
+    def __init__(self, storage: LocalWorkbookStorage, spec: TabSpec, sheet: Worksheet) -> None:
+        self.storage = storage
+        self.spec = spec
+        self.sheet = sheet
+        self.positions = header_positions(cell.value for cell in sheet[1])
+        self.last_row = _last_used_row(sheet)
+        self._keys: list[str] | None = None
+        self._index: dict[str, list[int]] = {}
+
+    def position(self, column: str) -> int:
+        return self.positions[normalise(column)]
+
+    def require(self, column: str) -> None:
+        if normalise(column) not in self.positions:
+            raise SheetLayoutError(
+                f"Tab {self.sheet.title} of {self.storage.path} has no column {column!r}: "
+                f"run `python cli.py -c {self.storage.config_path} setup` to add it"
+            )
+
+    def keys(self) -> list[str]:
+        """The key of every data row (index 0 = sheet row 2), read once per commit."""
+        if self._keys is None:
+            for column in self.spec.key:
+                self.require(column)
+            count = max(self.last_row - 1, 0)
+            columns: dict[str, list[Any]] = {}
+            for column in self.spec.key:
+                at = self.position(column) + 1
+                cells = self.sheet.iter_rows(min_row=2, max_row=self.last_row, min_col=at, max_col=at, values_only=True)
+                columns[column] = [row[0] for row in cells] if count else []
+            tz = self.storage.timezone
+            self._keys = []
+            for index in range(count):
+                record = {name: read_value(values[index], tz) for name, values in columns.items()}
+                key = row_key(self.spec, record)
+                self._keys.append(key)
+                if any(str(value or "").strip() for value in record.values()):
+                    self._index.setdefault(key, []).append(index)
+        return self._keys
+
+    def find(self, update: RowUpdate) -> int | None:
+        """The sheet row to write: where it was if its key still matches, else where it went."""
+        keys = self.keys()
+        if not self.spec.key:  # keyless tab (Log): the position is all there is
+            if 0 <= update.row < len(keys):
+                return update.row + 2
+            return None
+        if (
+            0 <= update.row < len(keys)
+            and keys[update.row] == update.key
+            and (update.row in self._index.get(update.key, ()))
+        ):
+            return update.row + 2
+        matches = self._index.get(update.key, [])
+        if len(matches) > 1:
+            log.warning(
+                "Tab %s has %d rows with key %r; updating the first (sheet row %d)",
+                self.sheet.title,
+                len(matches),
+                update.key,
+                matches[0] + 2,
+            )
+        return matches[0] + 2 if matches else None
+
+
+def _last_used_row(sheet: Worksheet) -> int:
+    """The last row holding a value (1 when only the header is there).
+
+    ``max_row`` counts formatted but empty cells too, so walk back from it; only the
+    trailing blank rows are looked at.
+    """
+    row = sheet.max_row
+    while row > 1 and is_blank(cell.value for cell in sheet[row]):
+        row -= 1
+    return row
+
+
+def _column_dimension(sheet: Worksheet, index: int, create: bool) -> ColumnDimension | None:
+    """The width/format/hidden settings of one column, splitting a shared range if needed.
+
+    Excel stores ``<col min=3 max=7>`` ranges; openpyxl keeps them under the first letter,
+    so writing settings for a letter inside a range would produce overlapping ranges that
+    Excel "repairs". Splitting keeps every column's settings exactly as they were.
+    """
+    dimensions = sheet.column_dimensions
+    for letter, dimension in list(dimensions.items()):
+        dimension.reindex()
+        if dimension.min is None or dimension.max is None:
+            continue
+        if not dimension.min <= index <= dimension.max:
+            continue
+        if dimension.min == dimension.max:
+            return dimension
+        first, last = dimension.min, dimension.max
+        del dimensions[letter]
+        for column in range(first, last + 1):
+            part = copy(dimension)
+            part.index = get_column_letter(column)
+            part.min = part.max = column
+            dimensions[part.index] = part
+        return dimensions[get_column_letter(index)]
+    if not create:
+        return None
+    letter = get_column_letter(index)
+    dimension = ColumnDimension(sheet, index=letter, min=index, max=index)
+    dimensions[letter] = dimension
+    return dimension
+
+
+def _format_tab(sheet: Worksheet, spec: TabSpec, positions: dict[str, int], width: int) -> list[str]:
+    """Apply the worker's formatting where it is missing; return what was changed."""
+    changed: list[str] = []
+
+    bolded = False
+    for column in spec.columns:
+        cell = sheet.cell(1, positions[normalise(column.name)] + 1)
+        if not cell.font.b:
+            font = copy(cell.font)
+            font.b = True
+            cell.font = font
+            bolded = True
+    if bolded:
+        changed.append("bold header")
+
+    frozen = sheet.freeze_panes
+    if frozen is None or coordinate_from_string(frozen)[1] < 2:
+        column_letter = coordinate_from_string(frozen)[0] if frozen else "A"
+        sheet.freeze_panes = f"{column_letter}2"
+        changed.append("froze header row")
+
+    widths = hidden = formats = False
+    for column in spec.columns:
+        index = positions[normalise(column.name)] + 1
+        dimension = _column_dimension(sheet, index, create=False)
+        if dimension is None or not dimension.width or dimension.width == DEFAULT_COLUMN_WIDTH:
+            dimension = dimension or _column_dimension(sheet, index, create=True)
+            assert dimension is not None
+            dimension.width = _width(column)
+            widths = True
+        if column.hidden and not dimension.hidden:
+            dimension.hidden = True
+            hidden = True
+        if column.kind is Kind.DATETIME and not is_date_format(dimension.number_format):
+            dimension.number_format = DATETIME_FORMAT  # new cells typed in this column
+            formats = True
+    changed += [
+        label
+        for flag, label in [
+            (widths, "column widths"),
+            (hidden, "hid bookkeeping columns"),
+            (formats, "date-time format"),
+        ]
+        if flag
+    ]
+
+    letter = {
+        normalise(column.name): get_column_letter(positions[normalise(column.name)] + 1) for column in spec.columns
+    }
+    rows = f"A2:{get_column_letter(max(width, sheet.max_column, 1))}{MAX_ROW}"
+    if spec is CHECKLIST:
+        done = letter["done"]
+        if not _has_done_list(sheet, f"{done}2"):
+            rule = DataValidation(
+                type="list",
+                formula1=DONE_LIST,
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle="Done",
+                error="Type TRUE when the step is done (or pick it from the list).",
+                showInputMessage=True,
+                promptTitle="Done",
+                prompt="Type TRUE or pick it from the list when this step is done.",
+            )
+            rule.add(f"{done}2:{done}{MAX_ROW}")
+            sheet.add_data_validation(rule)
+            changed.append("TRUE/FALSE list on Done")
+        due, status = letter["due"], letter["status"]
+        formula = (
+            f'AND(${done}2<>TRUE,${done}2<>"TRUE",${status}2<>"{STEP_DONE}",'
+            f'${status}2<>"{STEP_NOT_NEEDED}",ISNUMBER(${due}2),${due}2<NOW())'
+        )
+        if _ensure_rule(sheet, rows, formula, _OVERDUE_PATTERN, OVERDUE_FILL, OVERDUE_FONT):
+            changed.append("overdue steps highlighted")
+    if spec is CASES:
+        formula = f'${letter["priority"]}2="Urgent"'
+        if _ensure_rule(sheet, rows, formula, _URGENT_PATTERN, URGENT_FILL, None):
+            changed.append("Urgent cases highlighted")
+    return changed
+
+
+_OVERDUE_PATTERN = (
+    r'AND\(\$[A-Z]+2<>TRUE,\$[A-Z]+2<>"TRUE",\$[A-Z]+2<>"[^"]*",\$[A-Z]+2<>"[^"]*",'
+    r"ISNUMBER\(\$[A-Z]+2\),\$[A-Z]+2<NOW\(\)\)"
+)
+_URGENT_PATTERN = r'\$[A-Z]+2="Urgent"'
+
+
+def _has_done_list(sheet: Worksheet, cell: str) -> bool:
+    for rule in sheet.data_validations.dataValidation:
+        formula = (rule.formula1 or "").replace(" ", "").upper()
+        if rule.type == "list" and formula == DONE_LIST and cell in rule.sqref:
+            return True
+    return False
+
+
+def _ensure_rule(sheet: Worksheet, rows: str, formula: str, ours: str, fill: PatternFill, font: Font | None) -> bool:
+    """Add a formula rule unless it is already there; drop our own stale versions of it
+    (columns moved). Returns whether anything changed."""
+    stale = []
+    for formatting in sheet.conditional_formatting:
+        for rule in formatting.rules:
+            text = rule.formula[0] if rule.formula else ""
+            if rule.type != "expression":
+                continue
+            if text == formula and str(formatting.sqref) == rows:
+                return False
+            if re.fullmatch(ours, text):
+                stale.append((formatting, rule))
+    for formatting, rule in stale:
+        rules = sheet.conditional_formatting[formatting]
+        rules.remove(rule)
+        if not rules:
+            del sheet.conditional_formatting[str(formatting.sqref)]
+    sheet.conditional_formatting.add(rows, FormulaRule(formula=[formula], fill=fill, font=font, stopIfTrue=False))
+    return True
+
+
+def _new_file_mode() -> int:
+    """The mode a plain open() would give a new file (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable where the platform allows it (not on Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -21,6 +21,7 @@ from workflow.config import Config, load_config, resolve_config_path
 from workflow.errors import DigitalIncidentsError
 
 log = logging.getLogger("digital_incidents")
+TEMPORARY_FAILURE = 75
 
 
 class Cli(click.Group):
@@ -97,6 +98,10 @@ def sync(ctx: click.Context, dry_run: bool, now_text: str | None, as_json: bool)
     result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
                       dry_run=dry_run)
     click.echo(json.dumps(result.as_dict(), sort_keys=True) if as_json else result.summary())
+    for error in result.errors:
+        click.echo(f"Warning: {error}", err=True)
+    if result.errors:
+        ctx.exit(TEMPORARY_FAILURE)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ hostile answer cannot inject headers.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import logging
 import re
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 EVENTS = ("new_case", "acknowledgement", "overdue", "escalation", "digest")
 
 SUBJECT_MAX = 200
+# Python's header folder mangles a subject starting with "[" at the default 78 columns
+# ("Subject:\r\n [URGENT] …"); RFC 5322 allows 998, and subjects are capped at SUBJECT_MAX.
+MESSAGE_POLICY = email.policy.default.clone(max_line_length=998)
 FALLBACK_DOMAIN = "digital-incidents.invalid"
 _FIX = "fix the template or restore it from the product"
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -161,7 +165,7 @@ class Mailer:
     ) -> EmailMessage:
         """multipart/alternative (text first, HTML preferred) with a deterministic
         Message-ID; every header value is flattened to one line."""
-        message = EmailMessage()
+        message = EmailMessage(policy=MESSAGE_POLICY)
         message["From"] = clean_header(self.sender)
         message["To"] = clean_header(to)
         message["Subject"] = clean_header(rendered.subject, SUBJECT_MAX)

@@ -507,7 +507,8 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
     pending = not planner.book.changes().is_empty()
     planner.worker_status(pending)
     changes = planner.book.changes()
-    stats = dict(planner.stats)
+    stats = {key: planner.stats.get(key, 0) for key in ("cases_opened", "cases_updated", "steps_overdue",
+                                                         "notifications_queued")}
     stats["cases_total"] = len(planner.cases)
     worker_rows = {name: int(r["_row"]) for name, r in planner.settings.items() if r.get("_row") is not None}
     return Plan(changes, deliveries, stats, worker_rows, planner.digest_context())

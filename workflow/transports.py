@@ -20,7 +20,6 @@ import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -93,7 +92,7 @@ class OutboxTransport:
 
     def _write(self, item: Outgoing) -> Path:
         target = self.folder / outbox_filename(item.notification_id)
-        data = item.message.as_bytes(policy=policy.SMTP)
+        data = item.message.as_bytes(policy=item.message.policy.clone(linesep="\r\n"))
         fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:

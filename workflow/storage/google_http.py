@@ -1,10 +1,22 @@
-"""HTTP plumbing for the Google backend: the emulator seam (SHEETS_EMULATOR_HOST)."""
+"""HTTP plumbing for the Google backend: the emulator seam (SHEETS_EMULATOR_HOST) and bounded retries."""
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import tenacity
+import urllib3
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+
+from ..errors import TemporaryFailure
 
 GOOGLE_SHEETS_BASE = "https://sheets.googleapis.com"
 
@@ -26,3 +38,172 @@ class EmulatorSession(requests.Session):
         if isinstance(url, str) and url.startswith(GOOGLE_SHEETS_BASE):
             url = self.base + url[len(GOOGLE_SHEETS_BASE):]
         return super().request(method, url, *args, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Bounded retries (SPEC): a few quick attempts, then give up and let the next sync retry.
+# ---------------------------------------------------------------------------
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one Sheets call tries before the sync gives up (exit 75, the next run retries).
+
+    Both limits apply: at most ``max_attempts`` tries, and no sleep that would end past
+    ``budget`` seconds after the first try. Tests shrink every number so they run fast.
+    """
+
+    max_attempts: int = 6
+    budget: float = 60.0          # seconds for all attempts and sleeps of one call
+    base_delay: float = 1.0       # first backoff ceiling; doubles per attempt (full jitter)
+    max_delay: float = 20.0       # ceiling of one backoff sleep
+    max_retry_after: float = 30.0  # a server's Retry-After is honoured up to this
+    timeout: float = 30.0         # HTTP timeout of every request
+
+
+def status_of(error: BaseException) -> int | None:
+    """The HTTP status of a gspread APIError (its ``code`` is -1 when the body is not JSON)."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return status
+    code = getattr(error, "code", None)
+    return code if isinstance(code, int) and code > 0 else None
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when a connection error happened before the request reached Google.
+
+    Only then is re-sending a write safe: a batchUpdate that timed out while Google was
+    answering may have been applied, and sending it again would append rows twice.
+    """
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    stack: list[Any] = [error]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError):
+            return True
+        if isinstance(item, urllib3.exceptions.MaxRetryError):
+            stack.append(item.reason)
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, *item.args])
+    return False
+
+
+def _retryable(error: BaseException, method: str) -> bool:
+    if isinstance(error, APIError):
+        return status_of(error) in RETRY_STATUSES
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return method.lower() == "get" or _never_sent(error)
+    return False
+
+
+def retry_after_seconds(error: BaseException | None) -> float | None:
+    """The server's Retry-After (seconds or an HTTP date), if it sent one."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    value = str(value).strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class RetryingHTTPClient(HTTPClient):
+    """gspread's HTTP client with a bounded retry on throttling and transient server errors.
+
+    gspread's own BackOffHTTPClient (6.2.1) never gives up, which would hang a scheduled
+    sync for ever; this one stops after ``policy.max_attempts`` tries or ``policy.budget``
+    seconds and raises TemporaryFailure (exit 75) saying nothing was written.
+    """
+
+    policy: RetryPolicy = RetryPolicy()
+
+    def __init__(self, auth: Any, session: requests.Session | None = None) -> None:
+        super().__init__(auth, session)
+        self.set_timeout(self.policy.timeout)
+
+    def configure(self, policy: RetryPolicy) -> None:
+        """Use ``policy`` for this client only (tests use tiny delays)."""
+        self.policy = policy
+        self.set_timeout(policy.timeout)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        policy = self.policy
+        error = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(error)
+        if hinted is not None:
+            return min(hinted, policy.max_retry_after)
+        ceiling = min(policy.max_delay, policy.base_delay * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)  # full jitter
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        endpoint: str,
+        params: Any = None,
+        data: bytes | None = None,
+        json: Mapping[str, Any] | None = None,
+        files: Any = None,
+        headers: MutableMapping[str, str] | None = None,
+    ) -> requests.Response:
+        policy = self.policy
+        started = time.monotonic()
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(max(1, policy.max_attempts))
+            | tenacity.stop_before_delay(policy.budget),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(lambda error: _retryable(error, method)),
+            sleep=self.sleep,
+            reraise=False,
+        )
+        try:
+            return retrying(
+                super().request, method, endpoint, params=params, data=data, json=json, files=files, headers=headers
+            )
+        except tenacity.RetryError as exhausted:
+            attempts = exhausted.last_attempt.attempt_number
+            error = exhausted.last_attempt.exception()
+            raise TemporaryFailure(
+                _give_up_message(error, attempts, time.monotonic() - started)
+            ) from error
+        except (requests.ConnectionError, requests.Timeout) as error:
+            # A write that may have reached Google: not re-sent (see _never_sent).
+            raise TemporaryFailure(
+                f"Google Sheets did not answer ({type(error).__name__}); the write may or may not have "
+                "landed; the next sync will read the sheet again and carry on from what is there"
+            ) from error
+
+
+def _give_up_message(error: BaseException | None, attempts: int, elapsed: float) -> str:
+    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''} over {elapsed:.1f} s"
+    tail = "nothing was written; the next sync will retry"
+    if error is not None and isinstance(error, APIError):
+        status = status_of(error)
+        if status == 429:
+            return (
+                f"Google Sheets quota exhausted (HTTP 429: too many requests) {tries}; {tail}. "
+                "If this keeps happening, sync less often (worker.interval)"
+            )
+        return f"Google Sheets is unavailable (HTTP {status}) {tries}; {tail}"
+    return f"Google Sheets could not be reached ({type(error).__name__}) {tries}; {tail}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import Recorder, free_port, start_smtp
 
 from workflow.config import EmailConfig, SmtpConfig
 from workflow.errors import ConfigError, TemporaryFailure
@@ -44,51 +45,6 @@ def make_outgoing(notification_id: str, to: str, event: str = "new_case") -> Out
     return Outgoing(notification_id, mailer.build(notification_id, to, rendered))
 
 
-def free_port() -> int:
-    """aiosmtpd 1.4.6 cannot start on port 0, so borrow a free port from the OS."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# -- a real SMTP server --------------------------------------------------------------
-
-
-@dataclass
-class Recorder:
-    """aiosmtpd handler: keeps envelopes and which client connection sent them."""
-
-    refuse: dict[str, str] = field(default_factory=dict)   # address -> reply
-    drop_on: set[str] = field(default_factory=set)          # close the connection at RCPT
-    envelopes: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    data_peers: list[Any] = field(default_factory=list)
-    ehlo_peers: list[Any] = field(default_factory=list)
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-        self.ehlo_peers.append(session.peer)
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.drop_on:
-            server.transport.close()
-            return "250 OK"
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.data_peers.append(session.peer)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos),
-                               bytes(envelope.original_content or envelope.content)))
-        return "250 Message accepted for delivery"
-
-    @property
-    def delivered_to(self) -> list[str]:
-        return [rcpt for _, rcpts, _ in self.envelopes for rcpt in rcpts]
-
-
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
     ok = (
         isinstance(auth_data, LoginPassword)
@@ -110,11 +66,8 @@ class Server:
 
 
 def start(**smtp_kwargs: Any) -> tuple[Controller, Server]:
-    handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
-    controller.start()
-    return controller, Server(handler, port)
+    running = start_smtp(**smtp_kwargs)
+    return running.controller, Server(running.handler, running.port)
 
 
 @pytest.fixture()

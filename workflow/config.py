@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,7 @@ class Config:
 CONFIG_ENV = "DIGITAL_INCIDENTS_CONFIG"
 PRIORITY_ORDER = {"Normal": 0, "High": 1, "Urgent": 2}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -242,7 +243,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     tz_name = school_s.text("timezone", allowed="an IANA time zone name such as 'Pacific/Auckland'")
     try:
         timezone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise school_s.fail(
             "timezone", f"is {tz_name!r}, which is not an IANA time zone name (e.g. 'Pacific/Auckland')"
         ) from None
@@ -356,7 +357,8 @@ def _resolve(base: Path, value: str) -> Path:
 
 def _check_address(section: _Section, key: str, value: str) -> None:
     _, address = parseaddr(value)
-    if not address or not EMAIL_PATTERN.match(address) or "\n" in value or "\r" in value:
+    several = len(getaddresses([value])) != 1
+    if several or not address or not EMAIL_PATTERN.match(address) or "\n" in value or "\r" in value:
         raise section.fail(key, f"has {value!r}, which is not a valid email address (name@school.example)")
 
 
@@ -432,10 +434,12 @@ def _date(section: _Section, key: str, text: str) -> date:
 def _calendar(section: _Section) -> CalendarConfig:
     days = section.texts("school_days", ("Mon", "Tue", "Wed", "Thu", "Fri"))
     school_days = set()
+    names = {name.casefold(): i for i, name in enumerate(WEEKDAYS)}
+    names.update({name.casefold(): i for i, name in enumerate(WEEKDAY_NAMES)})
     for day in days:
-        if day.title()[:3] not in WEEKDAYS or len(day) < 3:
-            raise section.fail("school_days", f"has {day!r}; allowed: " + ", ".join(WEEKDAYS))
-        school_days.add(WEEKDAYS.index(day.title()[:3]))
+        if day.casefold() not in names:
+            raise section.fail("school_days", f"has {day!r}; allowed: " + ", ".join(WEEKDAYS) + " (or full names)")
+        school_days.add(names[day.casefold()])
     if not school_days:
         raise section.fail("school_days", "is empty: list at least one day, e.g. ['Mon', 'Tue']")
     starts = _clock(section, "day_starts", "08:30")
@@ -446,6 +450,8 @@ def _calendar(section: _Section) -> CalendarConfig:
     for item in section.texts("closed", ()):
         first, _, last = item.partition("..")
         start = _date(section, "closed", first)
+        if _ and not last.strip():
+            raise section.fail("closed", f"has {item!r}: a range needs an end date, like '2026-12-18..2027-02-02'")
         end = _date(section, "closed", last) if last else start
         if end < start:
             raise section.fail("closed", f"has {item!r}: the range ends before it starts")
@@ -486,6 +492,7 @@ def _triage(
     default_priority = section.choice("default_priority", priorities, "Normal")
     default_notify = section.texts("default_notify", ("pastoral_lead",))
     fields = {f.field for f in form}
+    options = {f.field: f.options for f in form}
     rules = []
     raw_rules = section.get("rules", list, [])
     for number, raw_rule in enumerate(raw_rules, start=1):
@@ -499,7 +506,13 @@ def _triage(
         for field_name in list(any_of_s.data):
             if field_name not in fields:
                 raise any_of_s.fail(field_name, "is not a form field; known: " + ", ".join(sorted(fields)))
-            any_of.append((field_name, any_of_s.texts(field_name)))
+            answers = any_of_s.texts(field_name)
+            for answer in answers:
+                if answer != "*" and answer not in options[field_name]:
+                    allowed = ", ".join(repr(o) for o in options[field_name]) or "'*' (any answer) for a text field"
+                    raise any_of_s.fail(field_name, f"has {answer!r}, which is not an answer the form offers; "
+                                                    f"allowed: {allowed}, or '*' for any answer")
+            any_of.append((field_name, answers))
         any_of_s.done()
         patterns = rule_s.texts("text_patterns", ())
         for pattern in patterns:

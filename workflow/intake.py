@@ -92,8 +92,9 @@ def match_reports(reports: list[Report], cases: list[dict[str, CellValue]]) -> I
     for report in reports:
         case = by_key.get(report.key)
         if case is None:
-            orphan = orphans_by_row.pop(report.row, None)
-            if orphan is not None:
+            orphan = orphans_by_row.get(report.row)
+            if orphan is not None and _key_reporter(orphan) == report.reporter:
+                del orphans_by_row[report.row]
                 intake.edited.append((report, orphan))
             else:
                 intake.new.append(report)
@@ -104,6 +105,12 @@ def match_reports(reports: list[Report], cases: list[dict[str, CellValue]]) -> I
         else:
             intake.unchanged.append((report, case))
     return intake
+
+
+def _key_reporter(case: dict[str, CellValue]) -> str:
+    """The reporter part of a case's response key: a form edit never changes the reporter."""
+    parts = cell_text(case.get("Response key")).split("|")
+    return parts[1] if len(parts) > 1 else ""
 
 
 def _row_number(case: dict[str, CellValue]) -> int | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .config import Config
+from .config import EMAIL_PATTERN, Config
 from .model import CellValue, cell_text
 
 NEW_CASE, ACKNOWLEDGEMENT, OVERDUE, ESCALATION, DIGEST = (
@@ -57,10 +57,7 @@ def for_roles(case_id: str, event: str, roles: tuple[str, ...], config: Config,
 def acknowledgement(case_id: str, reporter: str, config: Config) -> list[Notice]:
     """Thank the reporter, only at the school's own domains (SPEC §5)."""
     address = reporter.strip().lower()
-    domain = address.rpartition("@")[2]
-    if not address or "@" not in address or domain not in config.email.reporter_domains:
-        return []
-    if any(ch in address for ch in "\r\n,;<> "):
+    if not EMAIL_PATTERN.match(address) or address.rpartition("@")[2] not in config.email.reporter_domains:
         return []
     return [Notice(notice_id(case_id, ACKNOWLEDGEMENT, address), case_id, ACKNOWLEDGEMENT, address, REPORTER_ROLE)]
 

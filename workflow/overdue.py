@@ -63,8 +63,8 @@ def overdue_for(due: datetime, now: datetime, clock: SchoolClock) -> str:
     days = clock.school_days_elapsed(due, now)
     if days >= 1:
         return f"{days} school day{'s' if days != 1 else ''}"
-    minutes = int((now - due).total_seconds() // 60)
+    minutes = max(int((now - due).total_seconds() // 60), 1)
     if minutes < 60:
-        return f"{max(minutes, 1)} minute{'s' if minutes != 1 else ''}"
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
     hours = minutes // 60
     return f"{hours} hour{'s' if hours != 1 else ''}"

@@ -118,7 +118,7 @@ def triage(answers: Answers, config: Config) -> Triage:
 
 
 def describe_types(result: Triage, answers: Answers, config: Config) -> str:
-    """The Incident type cell: recognised types, plus 'Other (unrecognised)' when needed."""
+    """The Incident type cell: recognised types, plus 'Other' for an answer not recognised."""
     types = list(result.incident_types)
     question = config.field_for("incident_types")
     if question and question.question in answers.unrecognised and "Other" not in types:

@@ -6,9 +6,12 @@ writes nothing.
 * ``load()`` is ONE ``spreadsheets.get`` with ``includeGridData``, a ``ranges`` entry per
   tab (the responses tab and every worker tab) and a ``fields`` mask that keeps only the
   spreadsheet's title/time zone/locale, each sheet's properties and each cell's
-  effective value. Only when Google says a range cannot be parsed (a tab missing, or the
-  responses tab titled differently, e.g. "Form responses 1") does it read the tab list
-  once and retry with the real titles, remembering them for later loads.
+  effective value (plus its number-format type, so date-formatted serials read back as
+  date-times, as they do from the local workbook). Only when Google says a range cannot
+  be parsed (a worker tab missing before setup, or a responses tab titled differently
+  from sheet.responses_tab) does it read the tab list once and retry with the tabs that
+  exist; the responses tab's real title is remembered for later loads. (Google, like the
+  emulator, finds tabs ignoring case, so "Form responses 1" needs no extra read.)
 * ``commit()`` is ONE ``spreadsheets:batchUpdate`` (atomic on Google: all or nothing):
   ``appendCells`` per tab, then ``updateCells`` per run of adjacent cells of each
   RowUpdate. Text is always a ``stringValue`` (never a formula), date-times a serial
@@ -54,11 +57,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import google.auth.exceptions
 import gspread
 from gspread.exceptions import APIError
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL, SPREADSHEET_URL
 
-from ..errors import SheetLayoutError, StorageError
+from ..errors import DigitalIncidentsError, SheetLayoutError, StorageError, TemporaryFailure
 from ..model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
 from ..schema import CELL_LIMIT, CHECKLIST, TIMESTAMP, WORKER_TABS, Kind, TabSpec, normalise
 from .cells import DATE_FORMAT, DATETIME_FORMAT, find_title, header_text, is_blank, sheet_value
@@ -78,7 +82,7 @@ SERIAL_EPOCH = datetime(1899, 12, 30)  # day 0 of Google's (and Lotus') date ser
 LOAD_FIELDS = (
     "properties(title,timeZone,locale),"
     "sheets(properties(sheetId,title,index,gridProperties),"
-    "data(startRow,startColumn,rowData(values(effectiveValue))))"
+    "data(startRow,startColumn,rowData(values(effectiveValue,userEnteredFormat.numberFormat.type))))"
 )
 TITLES_FIELDS = "properties(title,timeZone,locale),sheets(properties(sheetId,title,index,gridProperties))"
 SETUP_META_FIELDS = (
@@ -97,6 +101,7 @@ REPLY_FIELDS = (
 APPEND_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat,dataValidation"
 VALUE_FIELDS = "userEnteredValue"
 DATETIME_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
+DATE_TYPES = ("DATE", "DATE_TIME")
 CHECKBOX_RULE = {"condition": {"type": "BOOLEAN"}}
 ERROR_TEXT = {
     "REF": "#REF!", "NAME": "#NAME?", "VALUE": "#VALUE!", "DIVIDE_BY_ZERO": "#DIV/0!", "NUM": "#NUM!",
@@ -238,10 +243,16 @@ class _Tab:
         return self.positions.get(normalise(column))
 
     @property
-    def key_positions(self) -> list[int]:
+    def key_columns(self) -> list[tuple[str, int]]:
+        """(key column, position) for the key columns the tab has."""
         if self.spec is None:
             return []
-        return [p for p in (self.position(column) for column in self.spec.key) if p is not None]
+        pairs = ((column, self.position(column)) for column in self.spec.key)
+        return [(column, position) for column, position in pairs if position is not None]
+
+    @property
+    def key_positions(self) -> list[int]:
+        return [position for _, position in self.key_columns]
 
     def key_of(self, cells: dict[int, CellValue]) -> str:
         """The row key of a row given as {position: value}."""
@@ -294,7 +305,7 @@ class GoogleSheetStorage:
         self.emulator_host = os.environ.get(EMULATOR_ENV, "").strip()
         self._client: gspread.Client | None = None
         self._account = ""                       # service-account email, for 403 advice
-        self._titles: dict[str, str] | None = None  # logical -> real title, after a title mix-up
+        self._responses_title = config.sheet.responses_tab  # the real title, once a mix-up is resolved
         self._tabs: dict[str, _Tab] = {}          # "responses" and worker logical names
         self._timezone: tzinfo = config.school.timezone
         self._loaded = False
@@ -366,6 +377,17 @@ class GoogleSheetStorage:
             response = self.client.http_client.request(method, url, **kwargs)
         except APIError as error:
             raise self._refusal(error) from None
+        except google.auth.exceptions.RefreshError as error:
+            reason = str(error.args[0]) if error.args else "refused"
+            raise StorageError(
+                f"Google would not issue a token for the credentials in sheet.credentials ({reason}): "
+                "the key may be deleted or disabled; download a new one"
+            ) from None
+        except google.auth.exceptions.TransportError as error:
+            raise TemporaryFailure(
+                f"Google's sign-in service could not be reached ({type(error).__name__}); nothing was written; "
+                "the next sync will retry"
+            ) from None
         try:
             return response.json()
         except ValueError:
@@ -401,9 +423,8 @@ class GoogleSheetStorage:
     # -- titles ---------------------------------------------------------------
 
     def _wanted_titles(self) -> dict[str, str]:
-        if self._titles is not None:
-            return dict(self._titles)
-        titles = {"responses": self.config.sheet.responses_tab}
+        """Every tab a load reads; worker tabs are asked for each time, as setup may add them."""
+        titles = {"responses": self._responses_title}
         titles.update({spec.logical: spec.title for spec in WORKER_TABS})
         return titles
 
@@ -441,7 +462,7 @@ class GoogleSheetStorage:
                 raise
             meta = self._get({"fields": TITLES_FIELDS})
             titles = self._resolve_titles(meta.get("sheets") or [])
-            self._titles = titles
+            self._responses_title = titles["responses"]
             reply = self._read_tabs(titles)
         return self._snapshot(reply, titles)
 
@@ -494,7 +515,7 @@ class GoogleSheetStorage:
         for r in range(1, last + 1):
             cells = grid.get(r, {})
             row_width = max(len(header), max(cells, default=-1) + 1)
-            row = [self._value(read_cell(cells.get(c)), c in tab.datetime_positions) for c in range(row_width)]
+            row = [self._value(cells.get(c), c in tab.datetime_positions) for c in range(row_width)]
             rows.append(row)
         while rows and is_blank(rows[-1]):
             rows.pop()
@@ -508,9 +529,14 @@ class GoogleSheetStorage:
                 tab.known.setdefault(key, cells)
         return tab, Table(title=tab.title, header=header, rows=rows)
 
-    def _value(self, value: CellValue, is_datetime: bool) -> CellValue:
-        if is_datetime and isinstance(value, int | float) and not isinstance(value, bool):
-            return from_serial(value, self._timezone)
+    def _value(self, cell: dict[str, Any] | None, datetime_column: bool) -> CellValue:
+        """A cell's value; a serial becomes an aware datetime in a date-time column or when the
+        cell is formatted as a date (as the local backend reads any date-formatted cell)."""
+        value = read_cell(cell)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            kind = (((cell or {}).get("userEnteredFormat") or {}).get("numberFormat") or {}).get("type")
+            if datetime_column or kind in DATE_TYPES:
+                return from_serial(value, self._timezone)
         return value
 
     # -- commit ---------------------------------------------------------------
@@ -615,6 +641,8 @@ class GoogleSheetStorage:
     def _absorb(self, reply: dict[str, Any]) -> dict[str, dict[int, str]] | None:
         """Refresh key -> row maps from a batchUpdate reply; return {logical: {row: key}}."""
         updated = reply.get("updatedSpreadsheet")
+        if not any(tab.key_positions for tab in self._tabs.values()):
+            return None  # nothing keyed to check, so nothing was asked for
         if not updated:
             log.warning("Google did not return the sheet after writing; moved rows cannot be checked this time")
             return None
@@ -626,7 +654,7 @@ class GoogleSheetStorage:
                 continue
             grid = _grid(sheet)
             header = grid.get(0, {})
-            for column, position in zip(tab.spec.key if tab.spec else (), tab.key_positions, strict=False):
+            for column, position in tab.key_columns:
                 seen = header_text(read_cell(header.get(position)))
                 if normalise(seen) != normalise(column):
                     log.warning('column "%s" of tab "%s" moved during the sync; the next sync re-reads it',
@@ -651,8 +679,8 @@ class GoogleSheetStorage:
         if landed is None:
             return
         logical_of = {id(tab): logical for logical, tab in self._tabs.items()}
-        wrong = [t for t in targets if t.tab.spec and t.tab.spec.key
-                 and landed.get(logical_of[id(t.tab)], {}).get(t.row, "") != t.update.key]
+        wrong = [t for t in targets if logical_of[id(t.tab)] in landed
+                 and landed[logical_of[id(t.tab)]].get(t.row, "") != t.update.key]
         if not wrong:
             return
         fixes: dict[tuple[int, int], tuple[_Tab, dict[int, CellValue]]] = {}
@@ -670,16 +698,17 @@ class GoogleSheetStorage:
                 continue
             fixes.setdefault((id(target.tab), rows[0]), (target.tab, {}))[1].update(target.cells)
         log.warning(
-            "rows moved while writing (a sort or insert in the sheet?): %d update(s) landed in other rows; "
-            "rewriting the affected cells of %d row(s)", len(wrong), len(fixes),
+            "rows moved while writing (a sort or insert in the sheet?): %d update(s) landed in other rows "
+            "(%s); rewriting the affected cells of %d row(s)",
+            len(wrong), ", ".join(t.update.key for t in wrong[:10]), len(fixes),
         )
         if lost:
             log.warning("rows gone before they could be updated: %s", ", ".join(lost))
         requests = []
         for (_, row), (tab, cells) in fixes.items():
             requests.extend(self._update_requests(tab, row, cells))
-        reply = self._batch(self._with_reply(requests), REPLY_FIELDS)
-        self._absorb(reply)
+        if requests:
+            self._absorb(self._batch(self._with_reply(requests), REPLY_FIELDS))
 
     # -- setup --------------------------------------------------------------
 
@@ -712,7 +741,6 @@ class GoogleSheetStorage:
         if not plan.requests:
             return []
         self._batch({"requests": plan.requests})
-        self._titles = None
         self._loaded = False
         return plan.changes
 
@@ -723,10 +751,8 @@ class GoogleSheetStorage:
         try:
             meta = self._get({"fields": TITLES_FIELDS})
             self._resolve_titles(meta.get("sheets") or [])
-        except (StorageError, SheetLayoutError) as error:
+        except DigitalIncidentsError as error:  # TemporaryFailure included: report, don't crash `check`
             return [str(error)]
-        except Exception as error:  # TemporaryFailure and the like: report, don't crash `check`
-            return [f"{self.describe()}: {error}"]
         return []
 
 
@@ -760,7 +786,6 @@ class _SetupPlan:
     used_ids: set[int]
     requests: list[dict[str, Any]] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
-    _late: list[dict[str, Any]] = field(default_factory=list)
 
     def new_sheet_id(self) -> int:
         sheet_id = max(self.used_ids, default=0) + 1
@@ -946,7 +971,14 @@ class _SetupPlan:
 
     def protect(self, sheet: dict[str, Any], ranges: Iterable[dict[str, Any]], what: str, new: bool = False) -> None:
         """Warning-only protection of exactly ``ranges`` (column spans; {} = whole tab)."""
-        sheet_id = int((sheet.get("properties") or {}).get("sheetId", 0))
+        properties = sheet.get("properties") or {}
+        sheet_id = int(properties.get("sheetId", 0))
+        grid = properties.get("gridProperties") or {}
+        size = (int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26)))
+
+        def _span(grid_range: dict[str, Any]) -> tuple[int, int | None, int, int | None]:
+            return _bounds(grid_range, *size)
+
         wanted = {_span(r): r for r in ranges}
         have: dict[tuple[Any, ...], int] = {}
         stale = []
@@ -976,6 +1008,12 @@ class _SetupPlan:
             self.changes.append(f"protected (warning only) {what}")
 
 
-def _span(grid_range: dict[str, Any]) -> tuple[Any, ...]:
-    """A GridRange without its sheet, comparable (absent bounds are None)."""
-    return tuple(grid_range.get(k) for k in ("startRowIndex", "endRowIndex", "startColumnIndex", "endColumnIndex"))
+def _bounds(grid_range: dict[str, Any], rows: int, columns: int) -> tuple[int, int | None, int, int | None]:
+    """A GridRange without its sheet, comparable: an open end and an end at the grid's edge are
+    the same (Google may answer either for a range that was sent open)."""
+    def end(key: str, limit: int) -> int | None:
+        value = grid_range.get(key)
+        return None if value is None or int(value) >= limit else int(value)
+
+    return (int(grid_range.get("startRowIndex") or 0), end("endRowIndex", rows),
+            int(grid_range.get("startColumnIndex") or 0), end("endColumnIndex", columns))

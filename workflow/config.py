@@ -37,6 +37,7 @@ class SheetConfig:
     spreadsheet_id: str
     responses_tab: str
     credentials: str             # google: key file path ("" = GOOGLE_APPLICATION_CREDENTIALS)
+    retry_seconds: float = 60.0  # google: how long one call keeps retrying 429/5xx before exit 75
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,10 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         spreadsheet_id=sheet_s.text("spreadsheet_id", ""),
         responses_tab=sheet_s.text("responses_tab", "Form Responses 1"),
         credentials=sheet_s.text("credentials", ""),
+        retry_seconds=float(sheet_s.get("retry_seconds", (int, float), 60)),
     )
+    if not 0 < sheet.retry_seconds <= 600:
+        raise sheet_s.fail("retry_seconds", f"is {sheet.retry_seconds:g}; allowed: more than 0, at most 600")
     if backend == "google" and not sheet.spreadsheet_id:
         raise sheet_s.fail(
             "spreadsheet_id",

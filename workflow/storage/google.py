@@ -301,7 +301,7 @@ class GoogleSheetStorage:
     def __init__(self, config: Config, *, retry: RetryPolicy | None = None) -> None:
         self.config = config
         self.spreadsheet_id = config.sheet.spreadsheet_id
-        self.policy = retry or RetryPolicy()
+        self.policy = retry or RetryPolicy(budget=config.sheet.retry_seconds)
         self.emulator_host = os.environ.get(EMULATOR_ENV, "").strip()
         self._client: gspread.Client | None = None
         self._account = ""                       # service-account email, for 403 advice

@@ -100,9 +100,12 @@ class _Workbook:
         self.rows[logical].append(record)
         return record
 
-    def changes(self) -> ChangeSet:
-        changes = ChangeSet()
+    def changes(self, tabs: tuple[str, ...] | None = None, into: ChangeSet | None = None) -> ChangeSet:
+        """The difference from what was read, for ``tabs`` (default all), added to ``into``."""
+        changes = into if into is not None else ChangeSet()
         for logical, records in self.rows.items():
+            if tabs is not None and logical not in tabs:
+                continue
             spec = BY_LOGICAL[logical]
             leader_owned = {c.name for c in spec.columns if c.owner == "leader"}
             for record in records:
@@ -504,9 +507,10 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
     deliveries = planner.deliveries()
     for entry in planner.log:
         planner.book.add("log", entry)
-    pending = not planner.book.changes().is_empty()
-    planner.worker_status(pending)
-    changes = planner.book.changes()
+    workflow_tabs = tuple(tab for tab in BY_LOGICAL if tab != "worker")
+    changes = planner.book.changes(workflow_tabs)
+    planner.worker_status(not changes.is_empty())
+    planner.book.changes(("worker",), into=changes)
     stats = {key: planner.stats.get(key, 0) for key in ("cases_opened", "cases_updated", "steps_overdue",
                                                          "notifications_queued")}
     stats["cases_total"] = len(planner.cases)

@@ -9,6 +9,7 @@ again, once, with the same Message-ID.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -76,19 +77,20 @@ def run_sync(
 def deliver(plan: Plan, config: Config, mailer: Mailer, transport: Transport, now: datetime,
             result: SyncResult) -> ChangeSet:
     """Send every queued notification over one connection; return the status updates."""
-    outgoing: list[Outgoing] = []
     failures: dict[str, Failure] = {}
-    for delivery in plan.deliveries:
-        try:
-            rendered = mailer.render(delivery.event, delivery.context)
-        except TemplateError as error:
-            failures[delivery.notification_id] = Failure(str(error), permanent=False)
-            continue
-        outgoing.append(Outgoing(delivery.notification_id, mailer.build(delivery.notification_id, delivery.to,
-                                                                          rendered)))
-    if outgoing:
-        transport.send(outgoing)
-        failures.update(transport.failures)
+
+    def outgoing() -> Iterator[Outgoing]:
+        """Each email is rendered just before it is sent: a backlog never sits in memory."""
+        for delivery in plan.deliveries:
+            try:
+                rendered = mailer.render(delivery.event, delivery.context)
+            except TemplateError as error:
+                failures[delivery.notification_id] = Failure(str(error), permanent=False)
+                continue
+            yield Outgoing(delivery.notification_id, mailer.build(delivery.notification_id, delivery.to, rendered))
+
+    transport.send(outgoing())
+    failures.update(transport.failures)
     marks = ChangeSet()
     stamp = now.replace(microsecond=0)
     for delivery in plan.deliveries:

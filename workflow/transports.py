@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import re
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -50,7 +51,7 @@ class Failure:
 class Transport(Protocol):
     failures: dict[str, Failure]
 
-    def send(self, outgoing: Sequence[Outgoing]) -> int: ...
+    def send(self, outgoing: Iterable[Outgoing]) -> int: ...
 
     def check(self) -> None: ...
 
@@ -105,21 +106,22 @@ class OutboxTransport:
             raise
         return target
 
-    def send(self, outgoing: Sequence[Outgoing]) -> int:
+    def send(self, outgoing: Iterable[Outgoing]) -> int:
         self.failures = {}
-        if not outgoing:
+        items = _nonempty(outgoing)
+        if items is None:
             return 0
         try:
             self._ensure_folder()
         except OSError as exc:
             error = _short(f"outbox folder {self.folder} cannot be created: "
                            f"{exc.strerror or exc}")
-            for item in outgoing:
+            for item in items:
                 self.failures[item.notification_id] = Failure(error, permanent=False)
-            log.warning("outbox: %d messages not written: folder unavailable", len(outgoing))
+            log.warning("outbox: %d messages not written: folder unavailable", len(self.failures))
             return 0
         sent = 0
-        for item in outgoing:
+        for item in items:
             try:
                 self._write(item)
             except (OSError, ValueError, TypeError) as exc:
@@ -132,7 +134,7 @@ class OutboxTransport:
                             reason)
                 continue
             sent += 1
-        log.info("outbox: wrote %d of %d messages", sent, len(outgoing))
+        log.info("outbox: wrote %d of %d messages", sent, sent + len(self.failures))
         return sent
 
     def check(self) -> None:
@@ -284,33 +286,34 @@ class SmtpTransport:
                 f"mail server {self._where} login failed ({_short(exc, password)}) — {hint}"
             ) from None
 
-    def send(self, outgoing: Sequence[Outgoing]) -> int:
+    def send(self, outgoing: Iterable[Outgoing]) -> int:
         self.failures = {}
-        if not outgoing:
+        items = _nonempty(outgoing)
+        if items is None:
             return 0
         password = self._password()
         try:
             smtp = self._connect(password)
         except (_Unreachable, _AuthFailed) as exc:
             error = _short(exc, password)
-            for item in outgoing:
+            for item in items:
                 self.failures[item.notification_id] = Failure(error, permanent=False)
-            log.warning("smtp: %d messages not sent: %s", len(outgoing), error)
+            log.warning("smtp: %d messages not sent: %s", len(self.failures), error)
             return 0
 
         sent = 0
         healthy = True
         try:
-            for index, item in enumerate(outgoing):
+            for item in items:
                 try:
                     failure = self._send_one(smtp, item, password)
                 except _Unreachable as exc:
                     healthy = False
                     error = _short(exc, password)
-                    for rest in outgoing[index:]:
+                    before = len(self.failures)
+                    for rest in itertools.chain([item], items):
                         self.failures[rest.notification_id] = Failure(error, permanent=False)
-                    log.warning("smtp: connection lost; %d messages not sent",
-                                len(outgoing) - index)
+                    log.warning("smtp: connection lost; %d messages not sent", len(self.failures) - before)
                     break
                 if failure is None:
                     sent += 1
@@ -322,7 +325,7 @@ class SmtpTransport:
                                 failure.error)
         finally:
             _close(smtp, polite=healthy)
-        log.info("smtp: sent %d of %d messages", sent, len(outgoing))
+        log.info("smtp: sent %d of %d messages", sent, sent + len(self.failures))
         return sent
 
     def _send_one(self, smtp: smtplib.SMTP, item: Outgoing, password: str) -> Failure | None:
@@ -413,6 +416,17 @@ def _close(smtp: smtplib.SMTP | None, *, polite: bool = False) -> None:
             pass
     with contextlib.suppress(OSError):
         smtp.close()
+
+
+def _nonempty(outgoing: Iterable[Outgoing]) -> Iterator[Outgoing] | None:
+    """The messages as an iterator, or None when there are none (then nothing connects).
+
+    Senders pass a generator, so each message is built just before it goes out and a
+    large batch never sits in memory at once.
+    """
+    items = iter(outgoing)
+    first = next(items, None)
+    return None if first is None else itertools.chain([first], items)
 
 
 def make_transport(config: EmailConfig, base: Path) -> Transport:

@@ -6,18 +6,30 @@ import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import time, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from workflow.config import Config, load_config
+from workflow.config import (
+    CalendarConfig,
+    Config,
+    EmailConfig,
+    SchoolConfig,
+    SheetConfig,
+    SmtpConfig,
+    WorkerConfig,
+    load_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+NZ = ZoneInfo("Pacific/Auckland")
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
 
 
@@ -134,3 +146,23 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 @pytest.fixture()
 def config(make_config: Callable[..., Config]) -> Config:
     return make_config()
+
+
+def storage_config(folder: Path, *, backend: str = "local", workbook: Path | str = "incidents.xlsx",
+                   spreadsheet_id: str = "", responses_tab: str = "Form Responses 1", credentials: str = "") -> Config:
+    """A minimal Config for backend tests: only what storage reads is filled in."""
+    return Config(
+        path=folder / "config.toml",
+        school=SchoolConfig("Test School", NZ, "https://example.invalid/sheet"),
+        sheet=SheetConfig(backend, Path(workbook), spreadsheet_id, responses_tab, credentials),
+        email=EmailConfig("outbox", folder / "outbox", "worker@example.invalid", (), SmtpConfig()),
+        contacts={},
+        calendar=CalendarConfig(frozenset(range(5)), time(8, 30), time(15, 30), ()),
+        worker=WorkerConfig(timedelta(minutes=5), time(7, 30)),
+        form=(),
+        triage=(),
+        default_priority="Normal",
+        default_notify=(),
+        checklist=(),
+        templates_dir=folder / "templates",
+    )

@@ -13,23 +13,16 @@ import logging
 import socket
 import time as time_module
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import storage_config
 from sheets_emulator import SheetsEmulator
 
-from workflow.config import (
-    CalendarConfig,
-    Config,
-    EmailConfig,
-    SchoolConfig,
-    SheetConfig,
-    SmtpConfig,
-    WorkerConfig,
-)
+from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, Snapshot
 from workflow.schema import CASES, CHECKLIST, NOTIFICATIONS, WORKER_TABS, TabSpec
@@ -46,21 +39,8 @@ _ids = itertools.count(1)
 
 
 def make_config(folder: Path, spreadsheet_id: str, responses_tab: str = RESPONSES, credentials: str = "") -> Config:
-    return Config(
-        path=folder / "config.toml",
-        school=SchoolConfig("Test School", NZ, "https://example.invalid/sheet"),
-        sheet=SheetConfig("google", folder / "unused.xlsx", spreadsheet_id, responses_tab, credentials),
-        email=EmailConfig("outbox", folder / "outbox", "worker@example.invalid", (), SmtpConfig()),
-        contacts={},
-        calendar=CalendarConfig(frozenset(range(5)), time(8, 30), time(15, 30), ()),
-        worker=WorkerConfig(timedelta(minutes=5), time(7, 30)),
-        form=(),
-        triage=(),
-        default_priority="Normal",
-        default_notify=(),
-        checklist=(),
-        templates_dir=folder / "templates",
-    )
+    return storage_config(folder, backend="google", workbook=folder / "unused.xlsx", spreadsheet_id=spreadsheet_id,
+                          responses_tab=responses_tab, credentials=credentials)
 
 
 @pytest.fixture(scope="module")

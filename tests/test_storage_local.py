@@ -10,22 +10,15 @@ import logging
 import os
 import stat
 import zipfile
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import storage_config
 from openpyxl import Workbook, load_workbook
 
-from workflow.config import (
-    CalendarConfig,
-    Config,
-    EmailConfig,
-    SchoolConfig,
-    SheetConfig,
-    SmtpConfig,
-    WorkerConfig,
-)
+from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, row_key
 from workflow.schema import CASES, CHECKLIST, WORKER_TABS
@@ -40,21 +33,7 @@ HOSTILE = ["=1+1", "+64 21 555", "-5", "@SUM(A1)", "#N/A", '=HYPERLINK("http://x
 
 
 def make_config(folder: Path, workbook: Path | str = "incidents.xlsx") -> Config:
-    return Config(
-        path=folder / "config.toml",
-        school=SchoolConfig("Test School", NZ, "https://example.invalid/sheet"),
-        sheet=SheetConfig("local", Path(workbook), "", RESPONSES, ""),
-        email=EmailConfig("outbox", folder / "outbox", "worker@example.invalid", (), SmtpConfig()),
-        contacts={},
-        calendar=CalendarConfig(frozenset(range(5)), time(8, 30), time(15, 30), ()),
-        worker=WorkerConfig(timedelta(minutes=5), time(7, 30)),
-        form=(),
-        triage=(),
-        default_priority="Normal",
-        default_notify=(),
-        checklist=(),
-        templates_dir=folder / "templates",
-    )
+    return storage_config(folder, workbook=workbook)
 
 
 @pytest.fixture

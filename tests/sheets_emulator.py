@@ -3128,11 +3128,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locale", default="en_NZ")
     parser.add_argument("--headers", default="",
                         help="comma-separated form questions after Timestamp")
+    parser.add_argument("--default-form", action="store_true",
+                        help="the product's default form questions as the header row")
+    parser.add_argument("--responses", type=int, default=0,
+                        help="with --default-form: this many fictional responses (the demo's, repeated)")
     args = parser.parse_args(argv)
     header = ["Timestamp"] + [h.strip() for h in args.headers.split(",") if h.strip()]
+    rows: list[list[Any]] = []
+    if args.default_form:
+        from datetime import datetime as _datetime
+        from datetime import timedelta as _timedelta
+
+        from workflow.demo import DEMO_REPORTS, RESPONSE_HEADERS
+
+        header = list(RESPONSE_HEADERS)
+        start = _datetime.now() - _timedelta(minutes=args.responses)
+        for i in range(args.responses):
+            _, reporter, *answers = DEMO_REPORTS[i % len(DEMO_REPORTS)]
+            rows.append([start + _timedelta(minutes=i), reporter.replace("@", f"+{i}@"), *answers])
     emulator = SheetsEmulator(args.port)
     emulator.create_spreadsheet(args.spreadsheet_id, args.title, time_zone=args.time_zone,
-                                locale=args.locale, tabs={"Form Responses 1": [header]})
+                                locale=args.locale, tabs={"Form Responses 1": [header, *rows]})
     with emulator._lock:
         sheet = emulator._tab(args.spreadsheet_id, "Form Responses 1")
         sheet.grid["frozenRowCount"] = 1

@@ -86,10 +86,20 @@ class Site:
 
     # -- a leader -----------------------------------------------------------------------
     def rows(self, tab: str) -> list[dict[str, Any]]:
+        if tab == "log":  # a sync reads only the Log's header, so read it as a leader would
+            return self.log()
         snapshot = open_storage(self.config).load()
         table = snapshot.responses if tab == "responses" else snapshot.tab(tab)
         return [dict(zip(table.header, r + [None] * (len(table.header) - len(r)), strict=True))
                 for r in table.rows if any(v not in (None, "") for v in r)]
+
+    def log(self) -> list[dict[str, Any]]:
+        if self.backend == "google":
+            header, *rows = self.emulator.values(self.spreadsheet_id, "Log")
+        else:
+            sheet = openpyxl.load_workbook(self.config.sheet.path)["Log"]
+            header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        return [dict(zip(header, row + [None] * (len(header) - len(row)), strict=True)) for row in rows]
 
     def set_cell(self, tab_title: str, key: Callable[[dict[str, Any]], bool], column: str, value: Any) -> None:
         logical = tab_title.lower()

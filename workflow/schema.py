@@ -33,6 +33,7 @@ class TabSpec:
     title: str            # the tab's title in the workbook
     columns: tuple[Column, ...]
     key: tuple[str, ...] = field(default=())  # columns whose values identify a row
+    append_only: bool = False  # rows are only ever added: a load reads just the header (the Log grows forever)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -117,6 +118,7 @@ LOG = TabSpec(
     "log",
     "Log",
     (Column("Time", D), Column("Case ID"), Column("Event"), Column("Detail")),
+    append_only=True,
 )
 
 WORKER = TabSpec(

@@ -113,6 +113,9 @@ OVERDUE_SHAPE = re.compile(r"^=AND\(\$[A-Z]+2<>TRUE,ISNUMBER\(\$[A-Z]+2\),\$[A-Z
 URGENT_SHAPE = re.compile(r'^=\$[A-Z]+2="Urgent"$')
 
 
+HEADER_ONLY = {spec.logical for spec in WORKER_TABS if spec.append_only}
+
+
 class _BadRequest(StorageError):
     """HTTP 400 from Google; load() looks inside for 'Unable to parse range'."""
 
@@ -469,7 +472,8 @@ class GoogleSheetStorage:
     def _read_tabs(self, titles: dict[str, str]) -> dict[str, Any]:
         return self._get({
             "includeGridData": "true",
-            "ranges": [a1_quote(title) for title in titles.values()],
+            "ranges": [a1_quote(title) + ("!1:1" if logical in HEADER_ONLY else "")
+                       for logical, title in titles.items()],
             "fields": LOAD_FIELDS,
         })
 

@@ -122,17 +122,19 @@ class LocalWorkbookStorage:
             for spec in WORKER_TABS:
                 found = find_title(titles, spec.title)
                 if found is not None:
-                    tabs[spec.logical] = self._read_table(workbook[found])
+                    tabs[spec.logical] = self._read_table(workbook[found], header_only=spec.append_only)
         finally:
             workbook.close()
         return Snapshot(responses=responses, tabs=tabs, sheet_timezone=self.timezone, text_limit=XLSX_TEXT_LIMIT)
 
-    def _read_table(self, sheet: Any) -> Table:
+    def _read_table(self, sheet: Any, header_only: bool = False) -> Table:
         try:
             # Trust the cells, not the <dimension> tag some writers get wrong.
             sheet.reset_dimensions()
             rows = sheet.iter_rows(values_only=True)
             header = [header_text(value) for value in next(rows, ())]
+            if header_only:
+                return Table(title=sheet.title, header=header, rows=[])
             data: list[list[CellValue]] = []
             last = 0
             for row in rows:

@@ -50,11 +50,14 @@ class Table:
     def records(self, spec: TabSpec) -> list[dict[str, CellValue]]:
         """Every data row as {canonical column name: value}; blank rows are skipped but keep
         their index in the ``_row`` entry."""
+        positions = [(name, self.position(name)) for name in spec.column_names]
         out = []
-        for row in range(len(self.rows)):
-            if all(cell in (None, "") for cell in self.rows[row]):
+        for row, cells in enumerate(self.rows):
+            if all(cell in (None, "") for cell in cells):
                 continue
-            record = self.record(row, spec.column_names)
+            record: dict[str, CellValue] = {
+                name: cells[at] if at is not None and at < len(cells) else None for name, at in positions
+            }
             record["_row"] = row
             out.append(record)
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 
 class Kind(Enum):
@@ -46,6 +47,7 @@ class TabSpec:
         return [column.name for column in self.columns]
 
 
+@lru_cache(maxsize=4096)
 def normalise(header: object) -> str:
     """Header matching ignores case and all white space (SPEC §3)."""
     return re.sub(r"\s+", "", str(header or "")).casefold()

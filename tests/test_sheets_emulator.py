@@ -23,7 +23,7 @@ import requests
 from gspread.exceptions import APIError, SpreadsheetNotFound
 from sheets_emulator import SheetsEmulator, quote_title
 
-from workflow.storage.google_http import EmulatorSession
+from workflow.storage.google import EmulatorSession
 
 HERE = Path(__file__).resolve().parent
 

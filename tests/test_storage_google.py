@@ -189,8 +189,9 @@ def test_setup_replaces_the_old_overdue_rule_that_ignored_status(emu: SheetsEmul
     spreadsheet_id, storage = new_sheet(emu, tmp_path)
     storage.setup(RESPONSE_HEADERS)
     checklist = emu.sheet_id(spreadsheet_id, "Checklist")
+    old_formula = "=AND($F2<>TRUE,ISNUMBER($E2),$E2<NOW())"
     old_rule = {"ranges": [{"sheetId": checklist, "startRowIndex": 1}], "booleanRule": {
-        "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=AND($F2<>TRUE,ISNUMBER($E2),$E2<NOW())"}]},
+        "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": old_formula}]},
         "format": {"backgroundColor": {"red": 0.96, "green": 0.8, "blue": 0.8}}}}
     storage.sheets.batch({"requests": [
         {"deleteConditionalFormatRule": {"sheetId": checklist, "index": 0}},

@@ -52,7 +52,8 @@ class EmulatorSession(requests.Session):
     ) -> requests.Response:
         if isinstance(url, str) and url.startswith(GOOGLE_SHEETS_BASE):
             url = self.base + url[len(GOOGLE_SHEETS_BASE):]
-        return super().request(method, url, *args, **kwargs)
+        verb = method.decode() if isinstance(method, bytes) else method
+        return super().request(verb, url, *args, **kwargs)
 
 
 # ---------------------------------------------------------------------------
@@ -256,8 +257,11 @@ class SheetsConnection:
     def client(self) -> gspread.Client:
         if self._client is None:
             if self.emulator_host:
+                # No credentials for the emulator: gspread sends whatever the session sends.
                 client = gspread.Client(
-                    auth=None, session=EmulatorSession(self.emulator_host), http_client=RetryingHTTPClient
+                    auth=None,  # type: ignore[arg-type]
+                    session=EmulatorSession(self.emulator_host),
+                    http_client=RetryingHTTPClient,
                 )
             else:
                 client = gspread.Client(auth=self._credentials(), http_client=RetryingHTTPClient)

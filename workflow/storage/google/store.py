@@ -110,9 +110,9 @@ class _Tab:
                 self.positions.setdefault(normalise(text), position)
         if self.spec is not None:
             for column in self.spec.columns:
-                position = self.positions.get(normalise(column.name))
-                if column.kind is Kind.DATETIME and position is not None:
-                    self.datetime_positions.add(position)
+                found = self.positions.get(normalise(column.name))
+                if column.kind is Kind.DATETIME and found is not None:
+                    self.datetime_positions.add(found)
 
     def position(self, column: str) -> int | None:
         return self.positions.get(normalise(column))
@@ -156,6 +156,9 @@ class _Tab:
                 )
             cells[position] = value
         return cells
+
+
+_Appended = tuple[_Tab, dict[int, CellValue]]  # a row appended by a commit, by header position
 
 
 @dataclass
@@ -239,7 +242,7 @@ class GoogleSheetStorage:
 
     def _snapshot(self, reply: dict[str, Any], titles: dict[str, str]) -> Snapshot:
         self._timezone = _zone((reply.get("properties") or {}).get("timeZone"), self.config.school.timezone)
-        by_title = {}
+        by_title: dict[str, dict[str, Any]] = {}
         for sheet in reply.get("sheets") or []:
             title = (sheet.get("properties") or {}).get("title", "")
             by_title.setdefault(title, sheet)
@@ -288,9 +291,10 @@ class GoogleSheetStorage:
         """A cell's value; a serial becomes an aware datetime in a date-time column or when the
         cell is formatted as a date (as the local backend reads any date-formatted cell)."""
         value = read_cell(cell)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if datetime_column or number_format_type(cell) in DATE_TYPES:
-                return from_serial(value, self._timezone)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and (datetime_column or number_format_type(cell) in DATE_TYPES):
+            assert isinstance(value, int | float)
+            return from_serial(value, self._timezone)
         return value
 
     # -- commit ---------------------------------------------------------------
@@ -324,9 +328,9 @@ class GoogleSheetStorage:
         landed = self._absorb(reply)
         self._repair(targets, landed)
 
-    def _append_requests(self, changes: ChangeSet) -> tuple[list[dict[str, Any]], list[tuple[_Tab, dict[int, CellValue]]]]:
+    def _append_requests(self, changes: ChangeSet) -> tuple[list[dict[str, Any]], list[_Appended]]:
         requests: list[dict[str, Any]] = []
-        appended: list[tuple[_Tab, dict[int, CellValue]]] = []
+        appended: list[_Appended] = []
         for logical, records in changes.appends.items():
             if not records:
                 continue
@@ -440,7 +444,7 @@ class GoogleSheetStorage:
         )
         if lost:
             log.warning("rows gone before they could be updated: %s", ", ".join(lost))
-        requests = []
+        requests: list[dict[str, Any]] = []
         for (_, row), (tab, cells) in fixes.items():
             requests.extend(self._update_requests(tab, row, cells))
         if requests:

@@ -79,8 +79,12 @@ Approximated (documented so nobody leans on them):
 * insertDimension does not copy formats from the neighbouring row (inheritFromBefore is
   only validated). Inserting/deleting rows or columns shifts cells, row/column metadata,
   conditional-format ranges, protected ranges, merges and the basic filter.
-* Request types Google has but this emulator lacks answer 501 UNIMPLEMENTED (so a test fails
-  loudly), unknown names answer Google's 400 "Unknown name".
+* Emulated batchUpdate requests (what the worker and the tests send): addSheet,
+  updateSheetProperties, updateSpreadsheetProperties, appendCells, updateCells, repeatCell,
+  appendDimension, insertDimension, updateDimensionProperties, setDataValidation,
+  add/deleteConditionalFormatRule, add/deleteProtectedRange, setBasicFilter and
+  createDeveloperMetadata. Request types Google has but this emulator lacks answer 501
+  UNIMPLEMENTED (so a test fails loudly), unknown names answer Google's 400 "Unknown name".
 * ``fields`` (partial response) is applied to every JSON reply: comma lists, "a.b" / "a/b"
   paths, "a(b,c)" groups and "*"; grid data is then re-trimmed so rows and cells left empty by
   the mask drop off the ends (gspread's get_notes documents that shape). JSON nulls in request
@@ -93,7 +97,7 @@ Approximated (documented so nobody leans on them):
   wall-clock and an aware one converted to the spreadsheet's timeZone. Helpers are not API
   requests: they are neither counted nor subject to injected faults.
 
-Sorting (``sort_tab``/``sortRange``): numbers before text (case-insensitive) before booleans
+Sorting (``sort_tab``, and a basic filter's sortSpecs): numbers before text (case-insensitive) before booleans
 before errors, blanks always last in either direction; stable.
 
 Request accounting: ``requests`` records (METHOD, raw path with query, percent-encoded as

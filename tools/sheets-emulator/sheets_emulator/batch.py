@@ -18,7 +18,6 @@ from .base import (
 )
 from .masks import _MISSING, _del_path, _get_path, _set_path, parse_field_mask
 from .state import (
-    _delete_dimension,
     _grid_limit_message,
     _insert_dimension,
     _output_range,
@@ -162,14 +161,6 @@ def _check_cell_limit(ss: _Spreadsheet, extra: int) -> None:
     if total > CELL_LIMIT:
         raise _Invalid("This action would increase the number of cells in the workbook above the "
                        f"limit of {CELL_LIMIT} cells.")
-
-
-def _req_delete_sheet(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    sheet = _sheet_of(ss, p.get("sheetId"))
-    if len(ss.sheets) == 1:
-        raise _Invalid("You can't remove all the sheets in a document.")
-    ss.sheets.remove(sheet)
-    ss.reindex()
 
 
 def _req_update_sheet_properties(ss: _Spreadsheet, p: dict[str, Any]) -> None:
@@ -325,18 +316,6 @@ def _req_insert_dimension(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     _insert_dimension(sheet, dimension, start, count)
 
 
-def _req_delete_dimension(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    sheet, dimension, start, end = _dimension_range(ss, p.get("range"))
-    limit = sheet.row_count if dimension == "ROWS" else sheet.col_count
-    if end > limit or end <= start:
-        raise _Invalid(f"Invalid delete range: [{start}, {end}) on a sheet with {limit} "
-                       f"{dimension.lower()}.")
-    if end - start == limit:
-        what = "rows" if dimension == "ROWS" else "columns"
-        raise _Invalid(f"You can't delete all the {what} on the sheet.")
-    _delete_dimension(sheet, dimension, start, end - start)
-
-
 def _req_update_dimension_properties(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     sheet, dimension, start, end = _dimension_range(ss, p.get("range"))
     limit = sheet.row_count if dimension == "ROWS" else sheet.col_count
@@ -413,27 +392,6 @@ def _req_delete_conditional_format_rule(ss: _Spreadsheet, p: dict[str, Any]) -> 
     return {"deleteConditionalFormatRule": {"rule": _output_ranges_in(rule)}}
 
 
-def _req_update_conditional_format_rule(ss: _Spreadsheet, p: dict[str, Any]) -> dict[str, Any]:
-    sheet, index = _rule_at(ss, p)
-    old = sheet.conditional_formats[index]
-    if "rule" in p:
-        rule = copy.deepcopy(p["rule"])
-        target = _check_rule(ss, rule)
-        sheet.conditional_formats.pop(index)
-        target.conditional_formats.insert(min(index, len(target.conditional_formats)), rule)
-        return {"updateConditionalFormatRule": {"newRule": _output_ranges_in(rule),
-                                                "oldRule": _output_ranges_in(old),
-                                                "newIndex": index, "oldIndex": index}}
-    if "newIndex" in p:
-        new_index = _int(p["newIndex"], "newIndex")
-        if not 0 <= new_index < len(sheet.conditional_formats):
-            raise _Invalid(f"Invalid newIndex: {new_index}")
-        sheet.conditional_formats.insert(new_index, sheet.conditional_formats.pop(index))
-        return {"updateConditionalFormatRule": {"newRule": _output_ranges_in(old),
-                                                "newIndex": new_index, "oldIndex": index}}
-    raise _Invalid("Either 'rule' or 'newIndex' must be set.")
-
-
 def _all_protected(ss: _Spreadsheet) -> Iterator[tuple[_Sheet, dict[str, Any]]]:
     for sheet in ss.sheets:
         for item in sheet.protected_ranges:
@@ -489,21 +447,6 @@ def _req_delete_protected_range(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     sheet.protected_ranges.remove(item)
 
 
-def _req_update_protected_range(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    given = p.get("protectedRange") or {}
-    sheet, item = _find_protected(ss, given.get("protectedRangeId"))
-    updated = copy.deepcopy(item)
-    for path in _mask(p.get("fields")):
-        value = _get_path(given, path)
-        if value is _MISSING:
-            _del_path(updated, path)
-        else:
-            _set_path(updated, path, copy.deepcopy(value))
-    if "range" in updated:
-        _grid_range(ss, updated["range"])
-    sheet.protected_ranges[sheet.protected_ranges.index(item)] = updated
-
-
 def _req_set_basic_filter(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     given = copy.deepcopy(p.get("filter") or {})
     sheet, r0, r1, c0, c1 = _grid_range(ss, given.get("range"))
@@ -514,50 +457,6 @@ def _req_set_basic_filter(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     if specs and r1 - r0 > 1:
         _sort_block(sheet, r0 + 1, min(r1, max(len(sheet.rows), r0 + 1)), c0, c1, specs)
     sheet.basic_filter = given
-
-
-def _req_clear_basic_filter(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    _sheet_of(ss, p.get("sheetId", 0)).basic_filter = None
-
-
-def _req_sort_range(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    sheet, r0, r1, c0, c1 = _grid_range(ss, p.get("range"))
-    specs = [(_int(s.get("dimensionIndex", 0), "dimensionIndex"),
-              s.get("sortOrder") == "DESCENDING") for s in p.get("sortSpecs") or []]
-    if not specs:
-        raise _Invalid("At least one sort spec is required.")
-    _sort_block(sheet, r0, min(r1, max(len(sheet.rows), r0)), c0, c1, specs)
-
-
-def _req_merge_cells(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    sheet, r0, r1, c0, c1 = _grid_range(ss, p.get("range"))
-    merge_type = p.get("mergeType", "MERGE_ALL")
-    spans: list[tuple[int, int, int, int]]
-    if merge_type == "MERGE_COLUMNS":
-        spans = [(r0, r1, c, c + 1) for c in range(c0, c1)]
-    elif merge_type == "MERGE_ROWS":
-        spans = [(r, r + 1, c0, c1) for r in range(r0, r1)]
-    else:
-        spans = [(r0, r1, c0, c1)]
-    for a, b, c, d in spans:
-        if (b - a) * (d - c) > 1:
-            sheet.merges.append({"sheetId": sheet.sheet_id, "startRowIndex": a, "endRowIndex": b,
-                                 "startColumnIndex": c, "endColumnIndex": d})
-
-
-def _req_unmerge_cells(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    sheet, r0, r1, c0, c1 = _grid_range(ss, p.get("range"))
-
-    def overlaps(m: dict[str, Any]) -> bool:
-        return (m["startRowIndex"] < r1 and r0 < m["endRowIndex"]
-                and m["startColumnIndex"] < c1 and c0 < m["endColumnIndex"])
-
-    sheet.merges = [m for m in sheet.merges if not overlaps(m)]
-
-
-def _req_auto_resize(ss: _Spreadsheet, p: dict[str, Any]) -> None:
-    if "dimensions" in p:
-        _dimension_range(ss, p["dimensions"])
 
 
 def _all_metadata(ss: _Spreadsheet) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
@@ -605,33 +504,8 @@ def _req_create_developer_metadata(ss: _Spreadsheet, p: dict[str, Any]) -> dict[
     return {"createDeveloperMetadata": {"developerMetadata": dict(item, location=shown)}}
 
 
-def _req_delete_developer_metadata(ss: _Spreadsheet, p: dict[str, Any]) -> dict[str, Any]:
-    lookup = ((p.get("dataFilter") or {}).get("developerMetadataLookup")) or {}
-    if not lookup:
-        raise _Invalid("Only dataFilter.developerMetadataLookup is emulated.")
-    deleted = []
-    for owner, item in list(_all_metadata(ss)):
-        if "metadataId" in lookup and int(item["metadataId"]) != int(lookup["metadataId"]):
-            continue
-        if "metadataKey" in lookup and item.get("metadataKey") != lookup["metadataKey"]:
-            continue
-        if "metadataValue" in lookup and item.get("metadataValue") != lookup["metadataValue"]:
-            continue
-        owner.remove(item)
-        deleted.append(copy.deepcopy(item))
-    for sheet in ss.sheets:
-        for store in (sheet.row_meta, sheet.col_meta):
-            for index in [k for k, v in store.items() if "developerMetadata" in v
-                          and not v["developerMetadata"]]:
-                del store[index]["developerMetadata"]
-                if not store[index]:
-                    del store[index]
-    return {"deleteDeveloperMetadata": {"deletedDeveloperMetadata": deleted}}
-
-
 _REQUESTS: dict[str, Callable[[_Spreadsheet, dict[str, Any]], dict[str, Any] | None]] = {
     "addSheet": _req_add_sheet,
-    "deleteSheet": _req_delete_sheet,
     "updateSheetProperties": _req_update_sheet_properties,
     "updateSpreadsheetProperties": _req_update_spreadsheet_properties,
     "appendCells": _req_append_cells,
@@ -639,23 +513,14 @@ _REQUESTS: dict[str, Callable[[_Spreadsheet, dict[str, Any]], dict[str, Any] | N
     "repeatCell": _req_repeat_cell,
     "appendDimension": _req_append_dimension,
     "insertDimension": _req_insert_dimension,
-    "deleteDimension": _req_delete_dimension,
     "updateDimensionProperties": _req_update_dimension_properties,
     "setDataValidation": _req_set_data_validation,
     "addConditionalFormatRule": _req_add_conditional_format_rule,
     "deleteConditionalFormatRule": _req_delete_conditional_format_rule,
-    "updateConditionalFormatRule": _req_update_conditional_format_rule,
     "addProtectedRange": _req_add_protected_range,
     "deleteProtectedRange": _req_delete_protected_range,
-    "updateProtectedRange": _req_update_protected_range,
     "setBasicFilter": _req_set_basic_filter,
-    "clearBasicFilter": _req_clear_basic_filter,
-    "sortRange": _req_sort_range,
-    "mergeCells": _req_merge_cells,
-    "unmergeCells": _req_unmerge_cells,
-    "autoResizeDimensions": _req_auto_resize,
     "createDeveloperMetadata": _req_create_developer_metadata,
-    "deleteDeveloperMetadata": _req_delete_developer_metadata,
 }
 
 

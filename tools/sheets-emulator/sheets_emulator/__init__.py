@@ -81,7 +81,7 @@ Approximated (documented so nobody leans on them):
   conditional-format ranges, protected ranges, merges and the basic filter.
 * Emulated batchUpdate requests (what the worker and the tests send): addSheet,
   updateSheetProperties, updateSpreadsheetProperties, appendCells, updateCells, repeatCell,
-  appendDimension, insertDimension, updateDimensionProperties, setDataValidation,
+  appendDimension, insertDimension, deleteDimension, updateDimensionProperties, setDataValidation,
   add/deleteConditionalFormatRule, add/deleteProtectedRange, setBasicFilter and
   createDeveloperMetadata. Request types Google has but this emulator lacks answer 501
   UNIMPLEMENTED (so a test fails loudly), unknown names answer Google's 400 "Unknown name".

@@ -18,6 +18,7 @@ from .base import (
 )
 from .masks import _MISSING, _del_path, _get_path, _set_path, parse_field_mask
 from .state import (
+    _delete_dimension,
     _grid_limit_message,
     _insert_dimension,
     _output_range,
@@ -316,6 +317,18 @@ def _req_insert_dimension(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     _insert_dimension(sheet, dimension, start, count)
 
 
+def _req_delete_dimension(ss: _Spreadsheet, p: dict[str, Any]) -> None:
+    sheet, dimension, start, end = _dimension_range(ss, p.get("range"))
+    limit = sheet.row_count if dimension == "ROWS" else sheet.col_count
+    if end > limit or end <= start:
+        raise _Invalid(f"Invalid delete range: [{start}, {end}) on a sheet with {limit} "
+                       f"{dimension.lower()}.")
+    if end - start == limit:
+        what = "rows" if dimension == "ROWS" else "columns"
+        raise _Invalid(f"You can't delete all the {what} on the sheet.")
+    _delete_dimension(sheet, dimension, start, end - start)
+
+
 def _req_update_dimension_properties(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     sheet, dimension, start, end = _dimension_range(ss, p.get("range"))
     limit = sheet.row_count if dimension == "ROWS" else sheet.col_count
@@ -513,6 +526,7 @@ _REQUESTS: dict[str, Callable[[_Spreadsheet, dict[str, Any]], dict[str, Any] | N
     "repeatCell": _req_repeat_cell,
     "appendDimension": _req_append_dimension,
     "insertDimension": _req_insert_dimension,
+    "deleteDimension": _req_delete_dimension,
     "updateDimensionProperties": _req_update_dimension_properties,
     "setDataValidation": _req_set_data_validation,
     "addConditionalFormatRule": _req_add_conditional_format_rule,

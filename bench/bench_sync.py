@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sheets_emulator import SheetsEmulator
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tests' config helper (conftest.config_text)
 
 from conftest import config_text  # noqa: E402
-from sheets_emulator import SheetsEmulator  # noqa: E402
 
 from workflow.config import load_config  # noqa: E402
 from workflow.demo import DEMO_REPORTS, RESPONSE_HEADERS  # noqa: E402

@@ -23,7 +23,7 @@ import requests
 from gspread.exceptions import APIError, SpreadsheetNotFound
 from sheets_emulator import SheetsEmulator, quote_title
 
-from workflow.storage.google_http import EmulatorSession
+from workflow.storage.google import EmulatorSession
 
 HERE = Path(__file__).resolve().parent
 
@@ -733,7 +733,7 @@ def test_cli_serves_a_form_responses_tab(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "sheets_emulator.py"), "--port", str(port), "--spreadsheet-id",
+        [sys.executable, "-m", "sheets_emulator", "--port", str(port), "--spreadsheet-id",
          "cli-sheet", "--headers", "Name, What happened"],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -27,7 +27,7 @@ from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, Snapshot
 from workflow.schema import CASES, CHECKLIST, NOTIFICATIONS, WORKER_TABS, TabSpec
 from workflow.storage.google import PROTECTION_NOTE, GoogleSheetStorage, column_letter, from_serial, to_serial
-from workflow.storage.google_http import RetryPolicy
+from workflow.storage.google.client import RetryPolicy, SheetsConnection
 
 NZ = ZoneInfo("Pacific/Auckland")
 LONDON = ZoneInfo("Europe/London")
@@ -147,9 +147,7 @@ def test_setup_creates_tabs_formats_and_protection_then_is_idempotent(emu: Sheet
     assert received["userEnteredFormat"]["numberFormat"] == {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm"}
 
     overdue = sheets["Checklist"]["conditionalFormats"][0]["booleanRule"]["condition"]
-    done_letter, due_letter = a1(CHECKLIST, "Done", 2), a1(CHECKLIST, "Due", 2)
-    assert overdue == {"type": "CUSTOM_FORMULA", "values": [
-        {"userEnteredValue": f"=AND(${done_letter}<>TRUE,ISNUMBER(${due_letter}),${due_letter}<NOW())"}]}
+    assert overdue == {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=" + OVERDUE_FORMULA}]}
     urgent = sheets["Cases"]["conditionalFormats"][0]["booleanRule"]["condition"]
     assert urgent["values"][0]["userEnteredValue"] == f'=${a1(CASES, "Priority", 2)}="Urgent"'
 
@@ -162,7 +160,7 @@ def test_setup_creates_tabs_formats_and_protection_then_is_idempotent(emu: Sheet
         assert owner_column not in span, "leader-owned columns stay unprotected"
 
     last = column_letter(len(CASES.columns) - 1)
-    grid = storage._get({"includeGridData": "true", "ranges": [f"'Cases'!A1:{last}1"],
+    grid = storage.sheets.get({"includeGridData": "true", "ranges": [f"'Cases'!A1:{last}1"],
                          "fields": "sheets.data.columnMetadata.hiddenByUser"})
     hidden = [bool(m.get("hiddenByUser")) for m in grid["sheets"][0]["data"][0]["columnMetadata"]]
     assert hidden == [c.hidden for c in CASES.columns]
@@ -170,6 +168,52 @@ def test_setup_creates_tabs_formats_and_protection_then_is_idempotent(emu: Sheet
     emu.reset_requests()
     assert storage.setup(RESPONSE_HEADERS) == []
     assert writes(emu) == [], "a second setup writes nothing"
+
+
+# The same rule as the local workbook's (test_storage_local): an open step of an open case past its Due.
+_CASE_STATUS = """SUBSTITUTE(INDEX(INDIRECT("'Cases'!$F:$F"),MATCH($A2,INDIRECT("'Cases'!$A:$A"),0))," ","")"""
+OVERDUE_FORMULA = (
+    'AND($F2<>TRUE,$F2<>"TRUE",SUBSTITUTE($H2," ","")<>"Done",SUBSTITUTE($H2," ","")<>"Notneeded",'
+    f'ISNUMBER($E2),$E2<NOW(),{_CASE_STATUS}<>"Closed",{_CASE_STATUS}<>"Withdrawn")'
+)
+
+
+def overdue_formulas(emu: SheetsEmulator, spreadsheet_id: str) -> list[str]:
+    sheets = {s["properties"]["title"]: s for s in emu.metadata(spreadsheet_id)["sheets"]}
+    return [rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"]
+            for rule in sheets["Checklist"].get("conditionalFormats") or []]
+
+
+def test_setup_replaces_the_old_overdue_rule_that_ignored_status(emu: SheetsEmulator, tmp_path: Path) -> None:
+    """Sheets set up before issue 6 highlighted a Not needed step; setup swaps the rule once."""
+    spreadsheet_id, storage = new_sheet(emu, tmp_path)
+    storage.setup(RESPONSE_HEADERS)
+    checklist = emu.sheet_id(spreadsheet_id, "Checklist")
+    old_formula = "=AND($F2<>TRUE,ISNUMBER($E2),$E2<NOW())"
+    old_rule = {"ranges": [{"sheetId": checklist, "startRowIndex": 1}], "booleanRule": {
+        "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": old_formula}]},
+        "format": {"backgroundColor": {"red": 0.96, "green": 0.8, "blue": 0.8}}}}
+    storage.sheets.batch({"requests": [
+        {"deleteConditionalFormatRule": {"sheetId": checklist, "index": 0}},
+        {"addConditionalFormatRule": {"index": 0, "rule": old_rule}},
+    ]})
+    emu.reset_requests()
+
+    assert storage.setup(RESPONSE_HEADERS) == ['overdue steps highlighted in "Checklist"']
+    assert len(writes(emu)) == 1
+    assert overdue_formulas(emu, spreadsheet_id) == ["=" + OVERDUE_FORMULA]
+    emu.reset_requests()
+    assert storage.setup(RESPONSE_HEADERS) == [] and writes(emu) == []
+
+
+def test_overdue_rule_follows_the_cases_columns(emu: SheetsEmulator, tmp_path: Path) -> None:
+    old_header = ["Owner", "Case ID", "Status"]  # a leader's own Cases layout: Case ID in B, Status in C
+    spreadsheet_id, storage = new_sheet(emu, tmp_path, extra_tabs={"Cases": [old_header]})
+    storage.setup(RESPONSE_HEADERS)
+    [formula] = overdue_formulas(emu, spreadsheet_id)
+    assert """INDEX(INDIRECT("'Cases'!$C:$C"),MATCH($A2,INDIRECT("'Cases'!$B:$B"),0))""" in formula
+    emu.reset_requests()
+    assert storage.setup(RESPONSE_HEADERS) == [] and writes(emu) == []
 
 
 def test_setup_repairs_a_tab_a_leader_changed_without_touching_data(emu: SheetsEmulator, tmp_path: Path) -> None:
@@ -568,7 +612,7 @@ def test_unreachable_google_is_retried_then_a_temporary_failure(emu: SheetsEmula
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"127.0.0.1:{probe.getsockname()[1]}"
-    storage.emulator_host, storage._client = closed, None
+    storage.sheets = SheetsConnection(storage.config, FAST, emulator_host=closed)
     with pytest.raises(TemporaryFailure, match=rf"could not be reached .* after {FAST.max_attempts} attempts"):
         storage.load()
     changes = ChangeSet()
@@ -582,8 +626,8 @@ def test_unreachable_google_is_retried_then_a_temporary_failure(emu: SheetsEmula
 def test_a_write_that_timed_out_is_not_sent_twice(emu: SheetsEmulator, tmp_path: Path) -> None:
     spreadsheet_id, storage = ready_sheet(emu, tmp_path)
     storage.load()
-    storage.policy = RetryPolicy(max_attempts=4, budget=3.0, base_delay=0.001, max_delay=0.01, timeout=0.2)
-    storage._client = None
+    storage.sheets = SheetsConnection(
+        storage.config, RetryPolicy(max_attempts=4, budget=3.0, base_delay=0.001, max_delay=0.01, timeout=0.2))
     emu.reset_requests()
     emu.delay = 0.5
     try:
@@ -641,8 +685,8 @@ def test_service_account_sign_in_failures_are_explained(emu: SheetsEmulator, tmp
     with pytest.raises(StorageError, match="sheet.credentials") as raised:
         storage.load()
     assert "PRIVATE KEY" not in str(raised.value)
-    assert storage.client.http_client.auth.scopes == ["https://www.googleapis.com/auth/spreadsheets"]
-    assert storage.client.http_client.timeout == FAST.timeout
+    assert storage.sheets.client.http_client.auth.scopes == ["https://www.googleapis.com/auth/spreadsheets"]
+    assert storage.sheets.client.http_client.timeout == FAST.timeout
     # The sign-in service unreachable: a temporary failure.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -6,9 +6,12 @@ tests change the file with openpyxl between load() and commit() the way Excel wo
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
+import shutil
 import stat
+import subprocess
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +20,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import storage_config
 from openpyxl import Workbook, load_workbook
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.formula.translate import Translator
+from openpyxl.styles import PatternFill
 
 from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
@@ -124,9 +130,82 @@ def test_setup_formats_worker_tabs(ready: LocalWorkbookStorage) -> None:
     assert "F2" in validations[0].sqref and "F5000" in validations[0].sqref
     assert "E2" not in validations[0].sqref
     overdue = [rule.formula[0] for cf in checklist.conditional_formatting for rule in cf.rules]
-    assert overdue == ['AND($F2<>TRUE,$F2<>"TRUE",$H2<>"Done",$H2<>"Not needed",ISNUMBER($E2),$E2<NOW())']
+    cases_status = """SUBSTITUTE(INDEX(INDIRECT("'Cases'!$F:$F"),MATCH($A2,INDIRECT("'Cases'!$A:$A"),0))," ","")"""
+    assert overdue == [
+        'AND($F2<>TRUE,$F2<>"TRUE",SUBSTITUTE($H2," ","")<>"Done",SUBSTITUTE($H2," ","")<>"Notneeded",'
+        f'ISNUMBER($E2),$E2<NOW(),{cases_status}<>"Closed",{cases_status}<>"Withdrawn")'
+    ]
     urgent = [rule.formula[0] for cf in cases.conditional_formatting for rule in cf.rules]
     assert urgent == ['$E2="Urgent"']
+
+
+def test_setup_replaces_the_old_overdue_rule(ready: LocalWorkbookStorage) -> None:
+    """Workbooks set up before issue 6 carry a rule that ignored the case; setup swaps it once."""
+    old = 'AND($F2<>TRUE,$F2<>"TRUE",$H2<>"Done",$H2<>"Not needed",ISNUMBER($E2),$E2<NOW())'
+    workbook = load_workbook(ready.path)
+    sheet = workbook["Checklist"]
+    for formatting in list(sheet.conditional_formatting):
+        del sheet.conditional_formatting[str(formatting.sqref)]
+    sheet.conditional_formatting.add("A2:I1048576", FormulaRule(formula=[old], fill=PatternFill("solid")))
+    workbook.save(ready.path)
+
+    assert ready.setup(RESPONSE_HEADERS) == ["formatted Checklist: overdue steps highlighted"]
+    formulas = [rule.formula[0] for cf in load_workbook(ready.path)["Checklist"].conditional_formatting
+                for rule in cf.rules]
+    assert len(formulas) == 1 and "INDIRECT(\"'Cases'!$F:$F\")" in formulas[0]
+    assert ready.setup(RESPONSE_HEADERS) == []
+
+
+def test_overdue_rule_follows_the_cases_columns(ready: LocalWorkbookStorage) -> None:
+    workbook = load_workbook(ready.path)
+    workbook["Cases"].insert_cols(1)  # Case ID -> B, Status -> G
+    workbook["Cases"]["A1"] = "Week"
+    workbook.save(ready.path)
+
+    ready.setup(RESPONSE_HEADERS)
+    [formula] = [rule.formula[0] for cf in load_workbook(ready.path)["Checklist"].conditional_formatting
+                 for rule in cf.rules]
+    assert "INDIRECT(\"'Cases'!$G:$G\"),MATCH($A2,INDIRECT(\"'Cases'!$B:$B\"),0)" in formula
+    assert ready.setup(RESPONSE_HEADERS) == []
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
+def test_overdue_rule_evaluates_as_declared_in_libreoffice(ready: LocalWorkbookStorage, tmp_path: Path) -> None:
+    """The installed rule, copied into a cell of each row, computed by LibreOffice: red only for an
+    open step of an open case past its Due."""
+    past, future = datetime.now() - timedelta(days=2), datetime.now() + timedelta(days=2)
+    workbook = load_workbook(ready.path)
+    cases, checklist = workbook["Cases"], workbook["Checklist"]
+    for row, (case, status) in enumerate([("C-1", "Open"), ("C-2", " closed "), ("C-3", "With drawn")], start=2):
+        cases.cell(row, 1, case)
+        cases.cell(row, 6, status)
+    steps = {  # (case, due, done, step status): red?
+        ("C-1", past, None, "Open"): True,
+        ("C-1", past, None, "Overdue"): True,
+        ("C-1", past, False, "Open"): True,
+        ("C-1", past, True, "Open"): False,
+        ("C-1", past, "TRUE", "Open"): False,
+        ("C-1", past, None, "not needed"): False,
+        ("C-1", past, None, "Done"): False,
+        ("C-1", future, None, "Open"): False,
+        ("C-1", None, None, "Open"): False,
+        ("C-2", past, None, "Open"): False,
+        ("C-3", past, None, "Open"): False,
+        ("C-9", past, None, "Open"): False,  # no such case
+    }
+    [rule] = [rule for cf in checklist.conditional_formatting for rule in cf.rules]
+    for row, (case, due, done, status) in enumerate(steps, start=2):
+        for column, value in zip((1, 5, 6, 8), (case, due, done, status), strict=True):
+            checklist.cell(row, column, value)
+        checklist.cell(row, 12, Translator("=" + rule.formula[0], origin="L2").translate_formula(f"L{row}"))
+    workbook.move_sheet("Checklist", offset=-workbook.index(checklist))  # CSV export takes the first tab
+    workbook.save(tmp_path / "evaluate.xlsx")
+
+    subprocess.run(["soffice", "--headless", "--convert-to", "csv", "--outdir", str(tmp_path),
+                    str(tmp_path / "evaluate.xlsx")], check=True, capture_output=True, timeout=120)
+    rows = list(csv.reader((tmp_path / "evaluate.csv").read_text().splitlines()))[1:]
+    red = [row[11] == "TRUE" for row in rows[: len(steps)]]
+    assert red == list(steps.values())
 
 
 def test_setup_twice_changes_nothing(ready: LocalWorkbookStorage) -> None:

@@ -1,8 +1,13 @@
-"""The worker's tabs and columns: the one place that names them (SPEC §3).
+"""The worker's tabs and columns: the one place that names them and declares their look (SPEC §3).
 
 Columns are found by header text, case- and space-insensitive, so leaders may
 reorder them and add their own. Each tab has a key that identifies a row no
 matter where sorting or filtering has moved it.
+
+Everything ``setup`` installs is declared here as data (kinds and their number
+formats, widths, hidden columns, checkboxes, frozen header, row highlights,
+protection of worker-owned columns); the local and the Google backends only
+*render* it, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -20,12 +25,52 @@ class Kind(Enum):
     NUMBER = "number"
 
 
+# Number formats setup gives date-time columns (and writes give date-time cells), in both backends.
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+DATE_FORMAT = "yyyy-mm-dd"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     kind: Kind = Kind.TEXT
-    owner: str = "worker"  # "worker" writes it; "leader" owns it after the row is created
-    hidden: bool = False   # bookkeeping column; setup hides it on Google
+    owner: str = "worker"  # "worker" writes it; "leader" owns it after the row is created; "shared"
+    hidden: bool = False   # bookkeeping column that setup hides
+    checkbox: bool = False  # a tick box (Google) / a TRUE,FALSE list (xlsx)
+    width: float | None = None  # starting width in characters; None = by kind and name
+
+    @property
+    def number_format(self) -> str | None:
+        """The format setup gives the whole column, so values typed by leaders read back as dates."""
+        return DATETIME_FORMAT if self.kind is Kind.DATETIME else None
+
+    @property
+    def starting_width(self) -> float:
+        """A readable starting width in characters (the local workbook; Google keeps its own)."""
+        if self.width is not None:
+            return self.width
+        if self.kind is Kind.DATETIME:
+            return 17.0
+        if self.kind is Kind.BOOL:
+            return 8.0
+        return float(max(len(self.name) + 4, 12))
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A whole-row conditional format: data rows where ``formula`` is true get these colours.
+
+    ``formula`` is a template in spreadsheet syntax without the leading "=": ``{Due}`` is this
+    tab's Due cell of the row (``$E2``), ``{Cases!Status}`` another tab's whole column (through
+    INDIRECT, which Google requires in conditional formats and Excel/LibreOffice accept).
+    ``replaces`` are regular expressions of older versions of this rule that setup swaps out.
+    """
+
+    name: str                    # what setup reports: "overdue steps highlighted"
+    formula: str
+    fill: str                    # RGB hex
+    font: str | None = None      # RGB hex of the text, if coloured
+    replaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +80,8 @@ class TabSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = field(default=())  # columns whose values identify a row
     append_only: bool = False  # rows are only ever added: a load reads just the header (the Log grows forever)
+    highlights: tuple[Highlight, ...] = ()
+    frozen_rows: int = 1       # the header row stays in view
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -46,6 +93,11 @@ class TabSpec:
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
 
+    @property
+    def worker_columns(self) -> list[Column]:
+        """The columns only the worker writes: protected (warning only) where the backend can."""
+        return [column for column in self.columns if column.owner == "worker"]
+
 
 @lru_cache(maxsize=4096)
 def normalise(header: object) -> str:
@@ -53,7 +105,50 @@ def normalise(header: object) -> str:
     return re.sub(r"\s+", "", str(header or "")).casefold()
 
 
+# Values the worker writes.
+PRIORITIES = ("Urgent", "High", "Normal")
+CASE_OPEN, CASE_READY, CASE_CLOSED, CASE_WITHDRAWN = "Open", "Ready to close", "Closed", "Withdrawn"
+CASE_STATUSES = (CASE_OPEN, CASE_READY, CASE_CLOSED, CASE_WITHDRAWN)
+STEP_OPEN, STEP_OVERDUE, STEP_DONE, STEP_NOT_NEEDED = "Open", "Overdue", "Done", "Not needed"
+MAIL_QUEUED, MAIL_SENT, MAIL_FAILED = "queued", "sent", "failed"
+
 T, D, B, N = Kind.TEXT, Kind.DATETIME, Kind.BOOL, Kind.NUMBER
+
+
+def _spaceless(text: str) -> str:
+    return text.replace(" ", "")
+
+
+def _not_any(cell: str, values: tuple[str, ...]) -> str:
+    """Formula parts: ``cell`` (spaces removed) is none of ``values``; ``<>`` ignores case everywhere."""
+    return ",".join(f'SUBSTITUTE({cell}," ","")<>"{_spaceless(value)}"' for value in values)
+
+
+_CASE_STATUS = "INDEX({Cases!Status},MATCH({Case ID},{Cases!Case ID},0))"
+
+# Red: an open step (not ticked, not Done / Not needed) of an open case (not Closed / Withdrawn)
+# past its Due. A step whose case is not on Cases is not red (the lookup fails, and a rule
+# that fails is false in Google Sheets, Excel and LibreOffice alike).
+OVERDUE_STEP = Highlight(
+    name="overdue steps highlighted",
+    formula=(
+        'AND({Done}<>TRUE,{Done}<>"TRUE",'
+        + _not_any("{Status}", (STEP_DONE, STEP_NOT_NEEDED))
+        + ",ISNUMBER({Due}),{Due}<NOW(),"
+        + _not_any(_CASE_STATUS, (CASE_CLOSED, CASE_WITHDRAWN))
+        + ")"
+    ),
+    fill="FFC7CE",
+    font="9C0006",
+    replaces=(
+        # until issue 6, local: ignored the case
+        r'AND\(\$[A-Z]+2<>TRUE,\$[A-Z]+2<>"TRUE",\$[A-Z]+2<>"[^"]*",\$[A-Z]+2<>"[^"]*",'
+        r"ISNUMBER\(\$[A-Z]+2\),\$[A-Z]+2<NOW\(\)\)",
+        # until issue 6, Google: ignored Status and the case
+        r"AND\(\$[A-Z]+2<>TRUE,ISNUMBER\(\$[A-Z]+2\),\$[A-Z]+2<NOW\(\)\)",
+    ),
+)
+URGENT_CASE = Highlight(name="urgent cases highlighted", formula='{Priority}="Urgent"', fill="FFDDC1")
 
 CASES = TabSpec(
     "cases",
@@ -69,7 +164,7 @@ CASES = TabSpec(
         Column("Next step"),
         Column("Next due", D),
         Column("Overdue steps", N),
-        Column("Summary"),
+        Column("Summary", width=50),
         Column("Updated", D),
         Column("Response key", hidden=True),
         Column("Response row", N, hidden=True),
@@ -78,6 +173,7 @@ CASES = TabSpec(
         Column("Seen status", hidden=True),
     ),
     key=("Case ID",),
+    highlights=(URGENT_CASE,),
 )
 
 CHECKLIST = TabSpec(
@@ -85,16 +181,17 @@ CHECKLIST = TabSpec(
     "Checklist",
     (
         Column("Case ID"),
-        Column("Step"),
-        Column("Guidance"),
+        Column("Step", width=36),
+        Column("Guidance", width=50),
         Column("Role"),
         Column("Due", D, owner="shared"),
-        Column("Done", B, owner="leader"),
+        Column("Done", B, owner="leader", checkbox=True),
         Column("Done at", D),
         Column("Status", owner="shared"),
-        Column("Notes", owner="leader"),
+        Column("Notes", owner="leader", width=40),
     ),
     key=("Case ID", "Step"),
+    highlights=(OVERDUE_STEP,),
 )
 
 NOTIFICATIONS = TabSpec(
@@ -108,9 +205,9 @@ NOTIFICATIONS = TabSpec(
         Column("Status"),
         Column("Attempts", N),
         Column("Sent at", D),
-        Column("Error"),
+        Column("Error", width=40),
         Column("Role"),
-        Column("Step"),
+        Column("Step", width=36),
         Column("Queued at", D),
     ),
     key=("Notification ID",),
@@ -119,7 +216,7 @@ NOTIFICATIONS = TabSpec(
 LOG = TabSpec(
     "log",
     "Log",
-    (Column("Time", D), Column("Case ID"), Column("Event"), Column("Detail")),
+    (Column("Time", D), Column("Case ID"), Column("Event"), Column("Detail", width=50)),
     append_only=True,
 )
 
@@ -135,14 +232,12 @@ BY_LOGICAL = {spec.logical: spec for spec in WORKER_TABS}
 
 # Form responses: the only column the worker needs by fixed name; the rest come from the form mapping.
 TIMESTAMP = "Timestamp"
+RESPONSES_TIMESTAMP = Column(TIMESTAMP, D, width=20)  # how setup lays out a responses tab it creates
+# Setup protects, warning only, the worker's columns and the whole responses tab (Google; xlsx has
+# no warning-only protection), marked with this note so it recognises its own protections.
+PROTECTION_NOTE = "digital-incidents: written by the worker"
 EMAIL_ADDRESS = "Email Address"
 
-# Values the worker writes.
-PRIORITIES = ("Urgent", "High", "Normal")
-CASE_OPEN, CASE_READY, CASE_CLOSED, CASE_WITHDRAWN = "Open", "Ready to close", "Closed", "Withdrawn"
-CASE_STATUSES = (CASE_OPEN, CASE_READY, CASE_CLOSED, CASE_WITHDRAWN)
-STEP_OPEN, STEP_OVERDUE, STEP_DONE, STEP_NOT_NEEDED = "Open", "Overdue", "Done", "Not needed"
-MAIL_QUEUED, MAIL_SENT, MAIL_FAILED = "queued", "sent", "failed"
 
 # Google Sheets and Excel both cap a cell at 50,000 characters.
 CELL_LIMIT = 50_000

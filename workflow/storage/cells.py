@@ -31,10 +31,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from ..model import CellValue
-from ..schema import normalise
+from ..schema import DATE_FORMAT, DATETIME_FORMAT, normalise
 
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
-DATE_FORMAT = "yyyy-mm-dd"
+__all__ = ["DATETIME_FORMAT", "DATE_FORMAT", "XLSX_TEXT_LIMIT", "clean_text", "find_title", "header_positions",
+           "header_text", "is_blank", "read_value", "sheet_value", "wall_clock"]
 
 # Excel refuses (and "repairs") cells longer than this; schema.CELL_LIMIT is Google's cap.
 XLSX_TEXT_LIMIT = 32_767

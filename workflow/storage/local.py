@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import stat
 import tempfile
 from copy import copy
@@ -39,20 +38,16 @@ from ..errors import SheetLayoutError, StorageError, TemporaryFailure
 from ..model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
 from ..schema import (
     BY_LOGICAL,
-    CASES,
-    CHECKLIST,
-    STEP_DONE,
-    STEP_NOT_NEEDED,
-    TIMESTAMP,
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    RESPONSES_TIMESTAMP,
     WORKER_TABS,
     Column,
-    Kind,
+    Highlight,
     TabSpec,
     normalise,
 )
 from .cells import (
-    DATE_FORMAT,
-    DATETIME_FORMAT,
     XLSX_TEXT_LIMIT,
     find_title,
     header_positions,
@@ -61,6 +56,8 @@ from .cells import (
     read_value,
     sheet_value,
 )
+from .design import TabPlace, highlight_formula, is_ours
+from .rows import RowIndex
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -70,22 +67,7 @@ log = logging.getLogger(__name__)
 MAX_ROW = 1_048_576  # the last row of an xlsx sheet: rules and validation cover whole columns
 
 # The xlsx stand-in for a checkbox: leaders type TRUE (or pick it from the list) when done.
-DONE_LIST = '"TRUE,FALSE"'
-OVERDUE_FILL = PatternFill(start_color="FFC7CE", end_color="FFC7CE", fill_type="solid")
-OVERDUE_FONT = Font(color="9C0006")
-URGENT_FILL = PatternFill(start_color="FFDDC1", end_color="FFDDC1", fill_type="solid")
-
-_WIDE = {"summary": 50, "guidance": 50, "detail": 50, "notes": 40, "error": 40, "step": 36}
-
-
-def _width(column: Column) -> float:
-    """A readable starting width; never DEFAULT_COLUMN_WIDTH, which means 'not set yet'."""
-    if column.kind is Kind.DATETIME:
-        return 17.0
-    if column.kind is Kind.BOOL:
-        return 8.0
-    width = float(_WIDE.get(normalise(column.name), max(len(column.name) + 4, 12)))
-    return width + 1 if width == DEFAULT_COLUMN_WIDTH else width
+CHECKBOX_LIST = '"TRUE,FALSE"'
 
 
 class LocalWorkbookStorage:
@@ -195,11 +177,6 @@ class LocalWorkbookStorage:
     def _apply_update(self, tab: _Tab, update: RowUpdate) -> None:
         row = tab.find(update)
         if row is None:
-            log.warning(
-                "Skipped an update to tab %s: no row has key %r any more (deleted or re-keyed)",
-                tab.sheet.title,
-                update.key,
-            )
             return
         for column, value in update.cells.items():
             self._write(tab.sheet.cell(row, tab.position(column) + 1), value)
@@ -269,44 +246,58 @@ class LocalWorkbookStorage:
             workbook.remove(workbook.active)
             changed.append(f"created workbook {self.path}")
 
-        title = find_title(workbook.sheetnames, self.responses_tab)
-        if title is None:
-            sheet = workbook.create_sheet(self.responses_tab.strip() or "Form Responses 1", 0)
-            for position, text in enumerate(response_headers, start=1):
-                sheet.cell(1, position, text)
-            stamp_column = header_positions(response_headers).get(normalise(TIMESTAMP))
-            if stamp_column is not None:
-                dimension = _column_dimension(sheet, stamp_column + 1, create=True)
-                dimension.width = 20.0
-                dimension.number_format = DATETIME_FORMAT
-            changed.append(f"created tab {sheet.title}")
-
+        changed += self._setup_responses(workbook, response_headers)
+        places: dict[str, TabPlace] = {}
+        widths: dict[str, int] = {}
         for spec in WORKER_TABS:
-            title = find_title(workbook.sheetnames, spec.title)
-            created = title is None
-            sheet = workbook.create_sheet(spec.title) if created else workbook[title]
-            header = [cell.value for cell in sheet[1]]
-            while header and header_text(header[-1]).strip() == "":
-                header.pop()
-            positions = header_positions(header)
-            added = []
-            for column in spec.columns:
-                if normalise(column.name) not in positions:
-                    header.append(column.name)
-                    positions[normalise(column.name)] = len(header) - 1
-                    sheet.cell(1, len(header), column.name)
-                    added.append(column.name)
-            if created:
-                changed.append(f"created tab {spec.title}")
-            else:
-                changed.extend(f"added column {name} to {sheet.title}" for name in added)
-            formatted = _format_tab(sheet, spec, positions, len(header))
-            if formatted and not created:
-                changed.append(f"formatted {sheet.title}: {', '.join(formatted)}")
+            places[spec.logical], widths[spec.logical] = self._setup_columns(workbook, spec, changed)
+        for spec in WORKER_TABS:
+            place = places[spec.logical]
+            formatted = _format_tab(workbook[place.title], place, places, widths[spec.logical])
+            if formatted and f"created tab {spec.title}" not in changed:
+                changed.append(f"formatted {place.title}: {', '.join(formatted)}")
 
         if changed:
             self._save(workbook, stamp)
         return changed
+
+    def _setup_responses(self, workbook: Workbook, response_headers: list[str]) -> list[str]:
+        """A responses tab as Google Forms would make it, when there is none yet."""
+        if find_title(workbook.sheetnames, self.responses_tab) is not None:
+            return []
+        sheet = workbook.create_sheet(self.responses_tab.strip() or "Form Responses 1", 0)
+        for position, text in enumerate(response_headers, start=1):
+            sheet.cell(1, position, text)
+        stamp_column = header_positions(response_headers).get(normalise(RESPONSES_TIMESTAMP.name))
+        if stamp_column is not None:
+            dimension = _column_dimension(sheet, stamp_column + 1, create=True)
+            assert dimension is not None
+            dimension.width = RESPONSES_TIMESTAMP.starting_width
+            dimension.number_format = RESPONSES_TIMESTAMP.number_format
+        return [f"created tab {sheet.title}"]
+
+    def _setup_columns(self, workbook: Workbook, spec: TabSpec, changed: list[str]) -> tuple[TabPlace, int]:
+        """Create the tab or add its missing columns at the right; return where its columns are
+        and how wide its header is."""
+        title = find_title(workbook.sheetnames, spec.title)
+        created = title is None
+        sheet = workbook.create_sheet(spec.title) if title is None else workbook[title]
+        header = [cell.value for cell in sheet[1]]
+        while header and header_text(header[-1]).strip() == "":
+            header.pop()
+        positions = header_positions(header)
+        added = []
+        for column in spec.columns:
+            if normalise(column.name) not in positions:
+                header.append(column.name)
+                positions[normalise(column.name)] = len(header) - 1
+                sheet.cell(1, len(header), column.name)
+                added.append(column.name)
+        if created:
+            changed.append(f"created tab {spec.title}")
+        else:
+            changed.extend(f"added column {name} to {sheet.title}" for name in added)
+        return TabPlace(spec, sheet.title, positions), len(header)
 
     # -- files ---------------------------------------------------------------------------
 
@@ -376,8 +367,7 @@ class _Tab:
         self.sheet = sheet
         self.positions = header_positions(cell.value for cell in sheet[1])
         self.last_row = _last_used_row(sheet)
-        self._keys: list[str] | None = None
-        self._index: dict[str, list[int]] = {}
+        self._rows: RowIndex | None = None
 
     def position(self, column: str) -> int:
         return self.positions[normalise(column)]
@@ -389,9 +379,9 @@ class _Tab:
                 f"run `python cli.py -c {self.storage.config_path} setup` to add it"
             )
 
-    def keys(self) -> list[str]:
+    def rows(self) -> RowIndex:
         """The key of every data row (index 0 = sheet row 2), read once per commit."""
-        if self._keys is None:
+        if self._rows is None:
             for column in self.spec.key:
                 self.require(column)
             count = max(self.last_row - 1, 0)
@@ -401,38 +391,18 @@ class _Tab:
                 cells = self.sheet.iter_rows(min_row=2, max_row=self.last_row, min_col=at, max_col=at, values_only=True)
                 columns[column] = [row[0] for row in cells] if count else []
             tz = self.storage.timezone
-            self._keys = []
+            keys = []
             for index in range(count):
                 record = {name: read_value(values[index], tz) for name, values in columns.items()}
-                key = row_key(self.spec, record)
-                self._keys.append(key)
-                if any(str(value or "").strip() for value in record.values()):
-                    self._index.setdefault(key, []).append(index)
-        return self._keys
+                blank = not any(str(value or "").strip() for value in record.values())
+                keys.append("" if blank else row_key(self.spec, record))
+            self._rows = RowIndex(self.sheet.title, keys, keyed=bool(self.spec.key))
+        return self._rows
 
     def find(self, update: RowUpdate) -> int | None:
-        """The sheet row to write: where it was if its key still matches, else where it went."""
-        keys = self.keys()
-        if not self.spec.key:  # keyless tab (Log): the position is all there is
-            if 0 <= update.row < len(keys):
-                return update.row + 2
-            return None
-        if (
-            0 <= update.row < len(keys)
-            and keys[update.row] == update.key
-            and (update.row in self._index.get(update.key, ()))
-        ):
-            return update.row + 2
-        matches = self._index.get(update.key, [])
-        if len(matches) > 1:
-            log.warning(
-                "Tab %s has %d rows with key %r; updating the first (sheet row %d)",
-                self.sheet.title,
-                len(matches),
-                update.key,
-                matches[0] + 2,
-            )
-        return matches[0] + 2 if matches else None
+        """The sheet row to write (see RowIndex.locate)."""
+        row = self.rows().locate(update.key, update.row)
+        return None if row is None else row + 2
 
 
 def _last_used_row(sheet: Worksheet) -> int:
@@ -479,30 +449,53 @@ def _column_dimension(sheet: Worksheet, index: int, create: bool) -> ColumnDimen
     return dimension
 
 
-def _format_tab(sheet: Worksheet, spec: TabSpec, positions: dict[str, int], width: int) -> list[str]:
-    """Apply the worker's formatting where it is missing; return what was changed."""
-    changed: list[str] = []
+def _format_tab(sheet: Worksheet, place: TabPlace, places: dict[str, TabPlace], width: int) -> list[str]:
+    """Render the tab's declaration where it is missing; return what was changed."""
+    changed = [label for label, done in [
+        ("bold header", _bold_header(sheet, place)),
+        ("froze header row", _freeze_header(sheet, place.spec.frozen_rows)),
+    ] if done]
+    changed += _format_columns(sheet, place)
+    changed += _add_checkbox_lists(sheet, place)
+    rows = f"A2:{get_column_letter(max(width, sheet.max_column, 1))}{MAX_ROW}"
+    for rule in place.spec.highlights:
+        if _ensure_rule(sheet, rows, rule, highlight_formula(rule, place, places)):
+            changed.append(rule.name)
+    return changed
 
+
+def _bold_header(sheet: Worksheet, place: TabPlace) -> bool:
     bolded = False
-    for column in spec.columns:
-        cell = sheet.cell(1, positions[normalise(column.name)] + 1)
+    for column in place.spec.columns:
+        cell = sheet.cell(1, place.position(column.name) + 1)
         if not cell.font.b:
             font = copy(cell.font)
             font.b = True
             cell.font = font
             bolded = True
-    if bolded:
-        changed.append("bold header")
+    return bolded
 
+
+def _freeze_header(sheet: Worksheet, rows: int) -> bool:
+    """Freeze at least ``rows`` rows, keeping any columns a leader froze."""
     frozen = sheet.freeze_panes
-    if frozen is None or coordinate_from_string(frozen)[1] < 2:
-        column_letter = coordinate_from_string(frozen)[0] if frozen else "A"
-        sheet.freeze_panes = f"{column_letter}2"
-        changed.append("froze header row")
+    if frozen is not None and coordinate_from_string(frozen)[1] > rows:
+        return False
+    column_letter = coordinate_from_string(frozen)[0] if frozen else "A"
+    sheet.freeze_panes = f"{column_letter}{rows + 1}"
+    return True
 
+
+def _width(column: Column) -> float:
+    """The declared width; never DEFAULT_COLUMN_WIDTH, which openpyxl reads as 'not set yet'."""
+    width = column.starting_width
+    return width + 1 if width == DEFAULT_COLUMN_WIDTH else width
+
+
+def _format_columns(sheet: Worksheet, place: TabPlace) -> list[str]:
     widths = hidden = formats = False
-    for column in spec.columns:
-        index = positions[normalise(column.name)] + 1
+    for column in place.spec.columns:
+        index = place.position(column.name) + 1
         dimension = _column_dimension(sheet, index, create=False)
         if dimension is None or not dimension.width or dimension.width == DEFAULT_COLUMN_WIDTH:
             dimension = dimension or _column_dimension(sheet, index, create=True)
@@ -512,87 +505,67 @@ def _format_tab(sheet: Worksheet, spec: TabSpec, positions: dict[str, int], widt
         if column.hidden and not dimension.hidden:
             dimension.hidden = True
             hidden = True
-        if column.kind is Kind.DATETIME and not is_date_format(dimension.number_format):
-            dimension.number_format = DATETIME_FORMAT  # new cells typed in this column
+        if column.number_format and not is_date_format(dimension.number_format):
+            dimension.number_format = column.number_format  # new cells typed in this column
             formats = True
-    changed += [
-        label
-        for flag, label in [
-            (widths, "column widths"),
-            (hidden, "hid bookkeeping columns"),
-            (formats, "date-time format"),
-        ]
-        if flag
-    ]
+    flags = [(widths, "column widths"), (hidden, "hid bookkeeping columns"), (formats, "date-time format")]
+    return [label for flag, label in flags if flag]
 
-    letter = {
-        normalise(column.name): get_column_letter(positions[normalise(column.name)] + 1) for column in spec.columns
-    }
-    rows = f"A2:{get_column_letter(max(width, sheet.max_column, 1))}{MAX_ROW}"
-    if spec is CHECKLIST:
-        done = letter["done"]
-        if not _has_done_list(sheet, f"{done}2"):
-            rule = DataValidation(
-                type="list",
-                formula1=DONE_LIST,
-                allow_blank=True,
-                showErrorMessage=True,
-                errorTitle="Done",
-                error="Type TRUE when the step is done (or pick it from the list).",
-                showInputMessage=True,
-                promptTitle="Done",
-                prompt="Type TRUE or pick it from the list when this step is done.",
-            )
-            rule.add(f"{done}2:{done}{MAX_ROW}")
-            sheet.add_data_validation(rule)
-            changed.append("TRUE/FALSE list on Done")
-        due, status = letter["due"], letter["status"]
-        formula = (
-            f'AND(${done}2<>TRUE,${done}2<>"TRUE",${status}2<>"{STEP_DONE}",'
-            f'${status}2<>"{STEP_NOT_NEEDED}",ISNUMBER(${due}2),${due}2<NOW())'
+
+def _add_checkbox_lists(sheet: Worksheet, place: TabPlace) -> list[str]:
+    """xlsx has no checkbox: a TRUE/FALSE list stands in for one."""
+    changed = []
+    for column in place.spec.columns:
+        if not column.checkbox:
+            continue
+        letter = place.letter(column.name)
+        if _has_checkbox_list(sheet, f"{letter}2"):
+            continue
+        rule = DataValidation(
+            type="list",
+            formula1=CHECKBOX_LIST,
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle=column.name,
+            error=f"Type TRUE when the step is {column.name.lower()} (or pick it from the list).",
+            showInputMessage=True,
+            promptTitle=column.name,
+            prompt=f"Type TRUE or pick it from the list when this step is {column.name.lower()}.",
         )
-        if _ensure_rule(sheet, rows, formula, _OVERDUE_PATTERN, OVERDUE_FILL, OVERDUE_FONT):
-            changed.append("overdue steps highlighted")
-    if spec is CASES:
-        formula = f'${letter["priority"]}2="Urgent"'
-        if _ensure_rule(sheet, rows, formula, _URGENT_PATTERN, URGENT_FILL, None):
-            changed.append("Urgent cases highlighted")
+        rule.add(f"{letter}2:{letter}{MAX_ROW}")
+        sheet.add_data_validation(rule)
+        changed.append(f"TRUE/FALSE list on {column.name}")
     return changed
 
 
-_OVERDUE_PATTERN = (
-    r'AND\(\$[A-Z]+2<>TRUE,\$[A-Z]+2<>"TRUE",\$[A-Z]+2<>"[^"]*",\$[A-Z]+2<>"[^"]*",'
-    r"ISNUMBER\(\$[A-Z]+2\),\$[A-Z]+2<NOW\(\)\)"
-)
-_URGENT_PATTERN = r'\$[A-Z]+2="Urgent"'
-
-
-def _has_done_list(sheet: Worksheet, cell: str) -> bool:
+def _has_checkbox_list(sheet: Worksheet, cell: str) -> bool:
     for rule in sheet.data_validations.dataValidation:
         formula = (rule.formula1 or "").replace(" ", "").upper()
-        if rule.type == "list" and formula == DONE_LIST and cell in rule.sqref:
+        if rule.type == "list" and formula == CHECKBOX_LIST and cell in rule.sqref:
             return True
     return False
 
 
-def _ensure_rule(sheet: Worksheet, rows: str, formula: str, ours: str, fill: PatternFill, font: Font | None) -> bool:
-    """Add a formula rule unless it is already there; drop our own stale versions of it
-    (columns moved). Returns whether anything changed."""
+def _ensure_rule(sheet: Worksheet, rows: str, rule: Highlight, formula: str) -> bool:
+    """Add a highlight unless it is already there; drop our own stale versions of it (columns
+    moved, or an older rule). Returns whether anything changed."""
     stale = []
     for formatting in sheet.conditional_formatting:
-        for rule in formatting.rules:
-            text = rule.formula[0] if rule.formula else ""
-            if rule.type != "expression":
+        for existing in formatting.rules:
+            text = existing.formula[0] if existing.formula else ""
+            if existing.type != "expression":
                 continue
             if text == formula and str(formatting.sqref) == rows:
                 return False
-            if re.fullmatch(ours, text):
-                stale.append((formatting, rule))
-    for formatting, rule in stale:
+            if is_ours(rule, text):
+                stale.append((formatting, existing))
+    for formatting, existing in stale:
         rules = sheet.conditional_formatting[formatting]
-        rules.remove(rule)
+        rules.remove(existing)
         if not rules:
             del sheet.conditional_formatting[str(formatting.sqref)]
+    fill = PatternFill(start_color=rule.fill, end_color=rule.fill, fill_type="solid")
+    font = Font(color=rule.font) if rule.font else None
     sheet.conditional_formatting.add(rows, FormulaRule(formula=[formula], fill=fill, font=font, stopIfTrue=False))
     return True
 

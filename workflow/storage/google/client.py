@@ -1,24 +1,37 @@
-"""HTTP plumbing for the Google backend: the emulator seam (SHEETS_EMULATOR_HOST) and bounded retries."""
+"""The connection to one spreadsheet: credentials, the emulator seam (SHEETS_EMULATOR_HOST), bounded
+retries, and Google's refusals turned into messages that say what to fix."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import google.auth.exceptions
+import gspread
 import requests
 import tenacity
 import urllib3
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
+from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL, SPREADSHEET_URL
 
-from ..errors import TemporaryFailure
+from ...errors import StorageError, TemporaryFailure
+
+if TYPE_CHECKING:
+    from ...config import Config
 
 GOOGLE_SHEETS_BASE = "https://sheets.googleapis.com"
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]  # no Drive access
+EMULATOR_ENV = "SHEETS_EMULATOR_HOST"
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 
 
 class EmulatorSession(requests.Session):
@@ -34,10 +47,13 @@ class EmulatorSession(requests.Session):
         super().__init__()
         self.base = "http://" + host.strip().removeprefix("http://").rstrip("/")
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         if isinstance(url, str) and url.startswith(GOOGLE_SHEETS_BASE):
             url = self.base + url[len(GOOGLE_SHEETS_BASE):]
-        return super().request(method, url, *args, **kwargs)
+        verb = method.decode() if isinstance(method, bytes) else method
+        return super().request(verb, url, *args, **kwargs)
 
 
 # ---------------------------------------------------------------------------
@@ -207,3 +223,147 @@ def _give_up_message(error: BaseException | None, attempts: int, elapsed: float)
             )
         return f"Google Sheets is unavailable (HTTP {status}) {tries}; {tail}"
     return f"Google Sheets could not be reached ({type(error).__name__}) {tries}; {tail}"
+
+
+# ---------------------------------------------------------------------------
+# One spreadsheet's connection
+# ---------------------------------------------------------------------------
+
+
+class BadRequest(StorageError):
+    """HTTP 400 from Google; load() looks inside for 'Unable to parse range'."""
+
+
+class SheetsConnection:
+    """gspread's HTTP client for one spreadsheet: ``get`` and ``batch``, nothing else.
+
+    The client is made on first use, so a config with no credentials fails only when the
+    sheet is really needed (and ``check`` can report it).
+    """
+
+    def __init__(self, config: Config, policy: RetryPolicy, emulator_host: str | None = None) -> None:
+        self.config = config
+        self.spreadsheet_id = config.sheet.spreadsheet_id
+        self.policy = policy
+        self.emulator_host = (os.environ.get(EMULATOR_ENV, "") if emulator_host is None else emulator_host).strip()
+        self.account = ""  # service-account email, for 403 advice
+        self._client: gspread.Client | None = None
+
+    def describe(self) -> str:
+        where = f"Google Sheet {self.spreadsheet_id}"
+        return f"{where} via emulator at {self.emulator_host}" if self.emulator_host else where
+
+    @property
+    def client(self) -> gspread.Client:
+        if self._client is None:
+            if self.emulator_host:
+                # No credentials for the emulator: gspread sends whatever the session sends.
+                client = gspread.Client(
+                    auth=None,  # type: ignore[arg-type]
+                    session=EmulatorSession(self.emulator_host),
+                    http_client=RetryingHTTPClient,
+                )
+            else:
+                client = gspread.Client(auth=self._credentials(), http_client=RetryingHTTPClient)
+            http = client.http_client
+            assert isinstance(http, RetryingHTTPClient)
+            http.configure(self.policy)
+            self._client = client
+        return self._client
+
+    def get(self, params: dict[str, Any]) -> dict[str, Any]:
+        """spreadsheets.get with these query parameters."""
+        return self._request("get", SPREADSHEET_URL % self.spreadsheet_id, params=params)
+
+    def batch(self, body: dict[str, Any], reply_fields: str | None = None) -> dict[str, Any]:
+        """spreadsheets.batchUpdate: atomic on Google, all or nothing."""
+        params = {"fields": reply_fields} if reply_fields else None
+        return self._request("post", SPREADSHEET_BATCH_UPDATE_URL % self.spreadsheet_id, params=params, json=body)
+
+    def _credentials(self) -> Any:
+        """Google credentials from sheet.credentials or $GOOGLE_APPLICATION_CREDENTIALS (never printed)."""
+        setting = self.config.sheet.credentials or os.environ.get(CREDENTIALS_ENV, "")
+        if not setting:
+            raise StorageError(
+                "no Google credentials: set sheet.credentials in the config to the service account's key "
+                f"file (or set ${CREDENTIALS_ENV})"
+            )
+        path = Path(setting).expanduser()
+        if not path.is_absolute():
+            path = self.config.path.parent / path
+        info = _read_key(path)
+        kind = info.get("type") if isinstance(info, dict) else None
+        where = f"{path} (sheet.credentials)"
+        try:
+            if kind == "service_account":
+                from google.oauth2.service_account import Credentials as ServiceAccount
+
+                credentials = ServiceAccount.from_service_account_file(str(path), scopes=SCOPES)
+                self.account = str(info.get("client_email", ""))
+                return credentials
+            if kind == "authorized_user":
+                from google.oauth2.credentials import Credentials as UserCredentials
+
+                return UserCredentials.from_authorized_user_file(str(path), scopes=SCOPES)
+        except (ValueError, KeyError, OSError) as error:
+            # The message of google-auth names the missing field, never a secret.
+            raise StorageError(f"credentials file {where} is not a valid key: {error}") from None
+        raise StorageError(
+            f"credentials file {where} is neither a service-account key nor an authorised-user file "
+            f'(its "type" is {kind!r})'
+        )
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        """One Sheets call; Google's refusals become messages that say what to fix."""
+        try:
+            response = self.client.http_client.request(method, url, **kwargs)
+        except APIError as error:
+            raise self._refusal(error) from None
+        except google.auth.exceptions.RefreshError as error:
+            reason = str(error.args[0]) if error.args else "refused"
+            raise StorageError(
+                f"Google would not issue a token for the credentials in sheet.credentials ({reason}): "
+                "the key may be deleted or disabled; download a new one"
+            ) from None
+        except google.auth.exceptions.TransportError as error:
+            raise TemporaryFailure(
+                f"Google's sign-in service could not be reached ({type(error).__name__}); nothing was written; "
+                "the next sync will retry"
+            ) from None
+        try:
+            reply = response.json()
+        except ValueError:
+            raise StorageError(f"Google Sheets sent a reply that is not JSON for {self.describe()}") from None
+        return reply if isinstance(reply, dict) else {}
+
+    def _refusal(self, error: APIError) -> StorageError:
+        status = status_of(error)
+        message = str((error.error or {}).get("message", "")) if isinstance(error.error, dict) else ""
+        if status == 403:
+            who = self.account or "the service account's email (client_email in the key file)"
+            return StorageError(
+                f"Google refused access to spreadsheet {self.spreadsheet_id} (HTTP 403): share the sheet "
+                f"with {who} as an Editor{': ' + message if message else ''}"
+            )
+        if status == 404:
+            return StorageError(f"spreadsheet {self.spreadsheet_id} not found: check sheet.spreadsheet_id")
+        if status == 401:
+            return StorageError(
+                "Google rejected the credentials (HTTP 401): check sheet.credentials (the key may have been "
+                "deleted or revoked)"
+            )
+        if status == 400:
+            return BadRequest(f"Google Sheets rejected a request for {self.describe()} (HTTP 400): {message}")
+        return StorageError(f"Google Sheets error for {self.describe()} (HTTP {status}): {message}")
+
+
+def _read_key(path: Path) -> Any:
+    where = f"{path} (sheet.credentials)"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StorageError(f"credentials file {where} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StorageError(f"cannot read credentials file {where}: {error.__class__.__name__}") from None
+    except json.JSONDecodeError:
+        raise StorageError(f"credentials file {where} is not JSON: download the key again") from None

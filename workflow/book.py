@@ -22,7 +22,6 @@ class Tab(Generic[R]):
     """One tab's rows: each record as read, where it was, and what the plan makes of it."""
 
     def __init__(self, kind: type[R], table: Table | None = None) -> None:
-        self.kind: type[R] = kind
         self.spec = BY_LOGICAL[kind.TAB]
         self.keys: dict[int, str] = {}          # row -> its key as read, for the backend to find it
         self.read: dict[int, R] = {}

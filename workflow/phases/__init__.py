@@ -17,7 +17,10 @@ from datetime import datetime
 from ..config import Config
 from ..notifications import Notice
 from ..records import LogEntry
+from ..schema import CASE_CLOSED, CASE_WITHDRAWN
 from ..schoolclock import SchoolClock
+
+FINISHED = (CASE_CLOSED, CASE_WITHDRAWN)   # a case in these states is left alone
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from ..notifications import ESCALATION, OVERDUE, fmt_time, for_roles
 from ..overdue import StepState, evaluate_step
 from ..records import Case, Step
 from ..schema import CASE_OPEN, CASE_READY, STEP_DONE, STEP_OPEN, STEP_OVERDUE
-from . import Context, Decisions
-from .intake import FINISHED
+from . import FINISHED, Context, Decisions
 
 OPEN = (STEP_OPEN, STEP_OVERDUE)
 

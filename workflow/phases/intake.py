@@ -18,13 +18,12 @@ from ..intake import Report, match_reports
 from ..model import cell_text
 from ..notifications import NEW_CASE, acknowledgement, for_roles
 from ..records import Case, Step
-from ..schema import CASE_CLOSED, CASE_OPEN, CASE_WITHDRAWN, CELL_LIMIT, STEP_NOT_NEEDED, STEP_OPEN
+from ..schema import CASE_OPEN, CELL_LIMIT, STEP_NOT_NEEDED, STEP_OPEN
 from ..triage import describe_types, parse_answers, triage
-from . import Context, Decisions
+from . import FINISHED, Context, Decisions
 
 CASE_PREFIX = "DI"
 CASE_ID_PATTERN = re.compile(rf"^{CASE_PREFIX}-(\d{{4}})-(\d+)$")
-FINISHED = (CASE_CLOSED, CASE_WITHDRAWN)
 
 
 @dataclass

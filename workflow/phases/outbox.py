@@ -27,8 +27,7 @@ from ..notifications import (
 from ..overdue import overdue_for
 from ..records import Case, Notification
 from ..schema import MAIL_QUEUED, STEP_OPEN, STEP_OVERDUE
-from . import Context, Decisions
-from .intake import FINISHED
+from . import FINISHED, Context, Decisions
 
 CANCEL_WHEN_FINISHED = (OVERDUE, ESCALATION)
 MAIL_CANCELLED = "cancelled"

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workflow.checklist import new_steps, step_applies, step_slug, template_for
-from workflow.config import Config
+from workflow.config import Config, StepTemplate
+from workflow.model import CellValue
+from workflow.records import to_cells
 from workflow.schema import CHECKLIST, STEP_NOT_NEEDED, STEP_OPEN
 from workflow.schoolclock import SchoolClock
 
@@ -34,12 +36,18 @@ def clock(config: Config) -> SchoolClock:
     return SchoolClock(config.calendar, config.school.timezone)
 
 
+def new_rows(case_id: str, priority: str, flags: frozenset[str], received: datetime,
+             steps: tuple[StepTemplate, ...], clock: SchoolClock) -> list[dict[str, CellValue]]:
+    """The cells new_steps' records become in the Checklist tab."""
+    return [to_cells(step) for step in new_steps(case_id, priority, flags, received, steps, clock)]
+
+
 def by_step(rows: list[dict]) -> dict[str, dict]:
     return {row["Step"]: row for row in rows}
 
 
 def make(config: Config, clock: SchoolClock, priority: str, received: datetime, flags: frozenset[str] = NONE) -> dict:
-    return by_step(new_steps("DI-2026-0001", priority, flags, received, config.checklist, clock))
+    return by_step(new_rows("DI-2026-0001", priority, flags, received, config.checklist, clock))
 
 
 # -- deadlines (SPEC §5 table) ---------------------------------------------------------------
@@ -143,7 +151,7 @@ def test_step_applies(config: Config) -> None:
 
 
 def test_rows_have_the_checklist_columns_in_step_order(config: Config, clock: SchoolClock) -> None:
-    rows = new_steps("DI-2026-0042", "Normal", NONE, nz(2026, 3, 2, 10), config.checklist, clock)
+    rows = new_rows("DI-2026-0042", "Normal", NONE, nz(2026, 3, 2, 10), config.checklist, clock)
     assert [row["Step"] for row in rows] == [step.title for step in config.checklist]
     assert len(rows) == 9
     for row in rows:
@@ -155,7 +163,7 @@ def test_rows_have_the_checklist_columns_in_step_order(config: Config, clock: Sc
 
 
 def test_every_row_has_guidance_and_a_role_with_contacts(config: Config, clock: SchoolClock) -> None:
-    rows = new_steps("DI-2026-0001", "High", CONTENT, nz(2026, 3, 2, 10), config.checklist, clock)
+    rows = new_rows("DI-2026-0001", "High", CONTENT, nz(2026, 3, 2, 10), config.checklist, clock)
     for row in rows:
         assert len(row["Guidance"]) > 40, row["Step"]
         assert "\n" not in row["Guidance"] and "  " not in row["Guidance"]

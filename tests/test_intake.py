@@ -16,6 +16,7 @@ from workflow.config import Config, FormField
 from workflow.errors import SheetLayoutError
 from workflow.intake import Report, check_form_columns, match_reports, missing_questions, read_reports
 from workflow.model import CellValue, Table
+from workflow.records import Case, from_cells
 
 NZ = ZoneInfo("Pacific/Auckland")
 TAB = "Form Responses 1"
@@ -37,14 +38,14 @@ def table(form: tuple[FormField, ...], rows: list[list[CellValue]]) -> Table:
     return Table(TAB, header(form), rows)
 
 
-def case_for(report: Report, case_id: str, row: int | float | None = None) -> dict[str, CellValue]:
-    """A Cases record as the planner stores it for a report."""
-    return {
+def case_for(report: Report, case_id: str, row: int | float | None = None) -> Case:
+    """A case as read back from the Cases cells the planner wrote for a report."""
+    return from_cells(Case, {
         "Case ID": case_id,
         "Response key": report.key,
         "Response row": report.row if row is None else row,
         "Response hash": report.digest,
-    }
+    })
 
 
 @pytest.fixture
@@ -163,19 +164,19 @@ def test_columns_found_by_header_whatever_the_order_case_and_spacing(form: tuple
 # -- match_reports ---------------------------------------------------------------------------
 
 
-def reports_and_cases(form: tuple[FormField, ...], rows: list) -> tuple[list[Report], list[dict[str, CellValue]]]:
+def reports_and_cases(form: tuple[FormField, ...], rows: list) -> tuple[list[Report], list[Case]]:
     reports = read_reports(table(form, rows), form)
     return reports, [case_for(r, f"DI-2026-{n:04d}") for n, r in enumerate(reports, start=1)]
 
 
-def case_ids(pairs: list[tuple[Report, dict[str, CellValue]]]) -> list[str]:
-    return [str(case["Case ID"]) for _, case in pairs]
+def case_ids(cases: list[Case], pairs: list[tuple[Report, int]]) -> list[str]:
+    return [cases[at].case_id for _, at in pairs]
 
 
 def test_unchanged(form: tuple[FormField, ...], three: list) -> None:
     reports, cases = reports_and_cases(form, three)
     result = match_reports(read_reports(table(form, three), form), cases)
-    assert case_ids(result.unchanged) == ["DI-2026-0001", "DI-2026-0002", "DI-2026-0003"]
+    assert case_ids(cases, result.unchanged) == ["DI-2026-0001", "DI-2026-0002", "DI-2026-0003"]
     assert (result.new, result.edited, result.moved) == ([], [], [])
     assert [r.key for r, _ in result.unchanged] == [r.key for r in reports]
 
@@ -193,8 +194,8 @@ def test_sorted_responses_tab_is_moved_not_new(form: tuple[FormField, ...], thre
     result = match_reports(read_reports(table(form, sorted_rows), form), cases)
     assert result.new == []
     assert result.edited == []
-    assert sorted(case_ids(result.moved)) == ["DI-2026-0001", "DI-2026-0002", "DI-2026-0003"]
-    assert {str(case["Case ID"]): report.row for report, case in result.moved} == {
+    assert sorted(case_ids(cases, result.moved)) == ["DI-2026-0001", "DI-2026-0002", "DI-2026-0003"]
+    assert {cases[at].case_id: report.row for report, at in result.moved} == {
         "DI-2026-0003": 0, "DI-2026-0001": 1, "DI-2026-0002": 2,
     }
 
@@ -202,8 +203,8 @@ def test_sorted_responses_tab_is_moved_not_new(form: tuple[FormField, ...], thre
 def test_partly_sorted_tab_gives_moved_and_unchanged(form: tuple[FormField, ...], three: list) -> None:
     _, cases = reports_and_cases(form, three)
     result = match_reports(read_reports(table(form, [three[1], three[0], three[2]]), form), cases)
-    assert sorted(case_ids(result.moved)) == ["DI-2026-0001", "DI-2026-0002"]
-    assert case_ids(result.unchanged) == ["DI-2026-0003"]
+    assert sorted(case_ids(cases, result.moved)) == ["DI-2026-0001", "DI-2026-0002"]
+    assert case_ids(cases, result.unchanged) == ["DI-2026-0003"]
     assert result.new == [] and result.edited == []
 
 
@@ -213,7 +214,7 @@ def test_sorted_tab_with_identical_duplicate_responses(form: tuple[FormField, ..
     _, cases = reports_and_cases(form, [twin, list(twin), other])
     result = match_reports(read_reports(table(form, [other, twin, list(twin)]), form), cases)
     assert result.new == [] and result.edited == []
-    assert sorted(case_ids(result.moved)) == ["DI-2026-0001", "DI-2026-0002", "DI-2026-0003"]
+    assert sorted(case_ids(cases, result.moved)) == ["DI-2026-0001", "DI-2026-0002", "DI-2026-0003"]
 
 
 def test_edited_response_with_new_timestamp_at_same_row_is_edited(form: tuple[FormField, ...], three: list) -> None:
@@ -222,11 +223,11 @@ def test_edited_response_with_new_timestamp_at_same_row_is_edited(form: tuple[Fo
     edited[1] = row(form, nz(4, 15), "b@school.example", immediate_risk="No", what_happened="Second, corrected")
     result = match_reports(read_reports(table(form, edited), form), cases)
     assert result.new == []
-    assert case_ids(result.edited) == ["DI-2026-0002"]
+    assert case_ids(cases, result.edited) == ["DI-2026-0002"]
     report, _ = result.edited[0]
     assert report.answers["what_happened"] == "Second, corrected"
     assert report.key == "2026-03-04T02:00:00Z|b@school.example|1"
-    assert case_ids(result.unchanged) == ["DI-2026-0001", "DI-2026-0003"]
+    assert case_ids(cases, result.unchanged) == ["DI-2026-0001", "DI-2026-0003"]
 
 
 def test_changed_answers_with_same_key_are_edited(form: tuple[FormField, ...], three: list) -> None:
@@ -234,7 +235,7 @@ def test_changed_answers_with_same_key_are_edited(form: tuple[FormField, ...], t
     changed = list(three)
     changed[2] = row(form, nz(3, 11), "c@school.example", affected="Students", what_happened="Third")
     result = match_reports(read_reports(table(form, changed), form), cases)
-    assert case_ids(result.edited) == ["DI-2026-0003"]
+    assert case_ids(cases, result.edited) == ["DI-2026-0003"]
     assert result.new == [] and result.moved == []
     assert len(result.unchanged) == 2
 
@@ -243,7 +244,7 @@ def test_changed_answers_and_moved_row_is_edited(form: tuple[FormField, ...], th
     _, cases = reports_and_cases(form, three)
     changed = row(form, nz(3, 11), "c@school.example", affected="Students", what_happened="Third")
     result = match_reports(read_reports(table(form, [changed, three[0], three[1]]), form), cases)
-    assert case_ids(result.edited) == ["DI-2026-0003"]
+    assert case_ids(cases, result.edited) == ["DI-2026-0003"]
     assert result.new == []
 
 
@@ -252,7 +253,7 @@ def test_genuinely_new_row_is_new(form: tuple[FormField, ...], three: list) -> N
     result = match_reports(read_reports(table(form, three), form), cases)
     assert [r.row for r in result.new] == [2]
     assert result.new[0].answers["what_happened"] == "Third"
-    assert case_ids(result.unchanged) == ["DI-2026-0001", "DI-2026-0002"]
+    assert case_ids(cases, result.unchanged) == ["DI-2026-0001", "DI-2026-0002"]
     assert result.edited == [] and result.moved == []
 
 
@@ -260,8 +261,8 @@ def test_new_row_after_sorting_is_new_and_others_move(form: tuple[FormField, ...
     _, cases = reports_and_cases(form, three[:2])
     result = match_reports(read_reports(table(form, [three[2], three[1], three[0]]), form), cases)
     assert [r.answers["what_happened"] for r in result.new] == ["Third"]
-    assert case_ids(result.moved) == ["DI-2026-0001"]
-    assert case_ids(result.unchanged) == ["DI-2026-0002"]
+    assert case_ids(cases, result.moved) == ["DI-2026-0001"]
+    assert case_ids(cases, result.unchanged) == ["DI-2026-0002"]
     assert result.edited == []
 
 
@@ -270,7 +271,7 @@ def test_second_identical_submission_is_new(form: tuple[FormField, ...]) -> None
     _, cases = reports_and_cases(form, [first])
     result = match_reports(read_reports(table(form, [first, list(first)]), form), cases)
     assert [r.key for r in result.new] == ["2026-03-01T20:00:00Z|a@school.example|2"]
-    assert case_ids(result.unchanged) == ["DI-2026-0001"]
+    assert case_ids(cases, result.unchanged) == ["DI-2026-0001"]
 
 
 def test_no_cases_means_everything_is_new(form: tuple[FormField, ...], three: list) -> None:

@@ -26,6 +26,7 @@ from workflow.notifications import (
     for_roles,
     notice_id,
 )
+from workflow.records import Case, from_cells
 
 NZ = ZoneInfo("Pacific/Auckland")
 MakeConfig = Callable[..., Config]
@@ -167,7 +168,12 @@ def test_no_acknowledgement_without_reporter_domains(make_config: MakeConfig) ->
 # -- case_context ------------------------------------------------------------------------------------------
 
 
-def case_record() -> dict[str, CellValue]:
+def case_record(**cells: CellValue) -> Case:
+    """A case as read from these Cases cells (the mapping is part of what is tested)."""
+    return from_cells(Case, {**case_cells(), **cells})
+
+
+def case_cells() -> dict[str, CellValue]:
     return {
         "Case ID": "DI-2026-0007",
         "Received": datetime(2026, 3, 1, 21, 5, tzinfo=ZoneInfo("UTC")),
@@ -239,7 +245,7 @@ def test_case_context_details_role_without_answers_gets_no_details(make_config: 
 
 
 def test_case_context_blank_case(config: Config) -> None:
-    context = case_context({}, config, "principal", None)
+    context = case_context(Case(), config, "principal", None)
     assert context == {
         "id": "", "incident_type": "", "priority": "", "urgent": False, "status": "", "received": "",
         "next_step": "", "next_due": "", "overdue_steps": 0, "details": None,
@@ -247,7 +253,7 @@ def test_case_context_blank_case(config: Config) -> None:
 
 
 def test_case_context_non_urgent_and_text_overdue_count(config: Config) -> None:
-    case = {**case_record(), "Priority": "High", "Overdue steps": "3"}
+    case = case_record(**{"Priority": "High", "Overdue steps": "3"})
     context = case_context(case, config, "principal", None)
     assert context["urgent"] is False
     assert context["overdue_steps"] == 0

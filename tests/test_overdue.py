@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workflow.config import Config
-from workflow.overdue import evaluate_step, is_ticked, overdue_for
+from workflow.model import is_ticked
+from workflow.overdue import evaluate_step, overdue_for
 from workflow.schema import STEP_DONE, STEP_NOT_NEEDED, STEP_OPEN, STEP_OVERDUE
 from workflow.schoolclock import SchoolClock
 

@@ -513,7 +513,7 @@ def test_update_follows_its_row_after_a_sort(ready: LocalWorkbookStorage) -> Non
     steps = ["Alpha", "Bravo", "Charlie", "Delta"]
     commit_appends(ready, "checklist", [checklist_record("C-1", step) for step in steps])
     table = ready.load().tab("checklist")
-    bravo = next(r for r in table.records(CHECKLIST) if r["Step"] == "Bravo")
+    at, bravo = next((at, r) for at, r in table.located(CHECKLIST) if r["Step"] == "Bravo")
     key = row_key(CHECKLIST, bravo)
 
     workbook = load_workbook(ready.path)  # a leader sorts Z-A by Step
@@ -530,7 +530,7 @@ def test_update_follows_its_row_after_a_sort(ready: LocalWorkbookStorage) -> Non
     before = cells(ready.path, "Checklist")
 
     changes = ChangeSet()
-    changes.update("checklist", key, bravo["_row"], {"Status": "Overdue", "Notes": None})
+    changes.update("checklist", key, at, {"Status": "Overdue", "Notes": None})
     ready.commit(changes)
 
     after = cells(ready.path, "Checklist")

@@ -95,8 +95,9 @@ def auth_server() -> Iterator[Server]:
 def test_smtp_delivers_batch_over_one_connection(server: Server) -> None:
     transport = SmtpTransport(server.config(), environ={})
     batch = [make_outgoing(f"n-{i}", f"leader{i}@kowhai.school.nz") for i in range(3)]
-    assert transport.send(batch) == 3
-    assert transport.failures == {}
+    report = transport.send(batch)
+    assert report.sent == 3
+    assert report.failures == {}
     assert server.handler.delivered_to == [f"leader{i}@kowhai.school.nz" for i in range(3)]
     assert len(set(server.handler.data_peers)) == 1      # all three on one connection
     assert len(set(server.handler.ehlo_peers)) == 1
@@ -108,14 +109,17 @@ def test_smtp_delivers_batch_over_one_connection(server: Server) -> None:
 
 def test_smtp_each_send_opens_its_own_connection(server: Server) -> None:
     transport = SmtpTransport(server.config(), environ={})
-    assert transport.send([make_outgoing("a", "a@kowhai.school.nz")]) == 1
-    assert transport.send([make_outgoing("b", "b@kowhai.school.nz")]) == 1
+    report = transport.send([make_outgoing("a", "a@kowhai.school.nz")])
+    assert report.sent == 1
+    report = transport.send([make_outgoing("b", "b@kowhai.school.nz")])
+    assert report.sent == 1
     assert len(set(server.handler.data_peers)) == 2
 
 
 def test_smtp_empty_batch_does_not_connect(server: Server) -> None:
     transport = SmtpTransport(server.config(), environ={})
-    assert transport.send([]) == 0
+    report = transport.send([])
+    assert report.sent == 0
     assert server.handler.ehlo_peers == []
 
 
@@ -127,10 +131,11 @@ def test_smtp_refused_recipient_is_permanent_and_others_continue(server: Server)
         make_outgoing("n-2", "gone@kowhai.school.nz"),
         make_outgoing("n-3", "three@kowhai.school.nz"),
     ]
-    assert transport.send(batch) == 2
+    report = transport.send(batch)
+    assert report.sent == 2
     assert server.handler.delivered_to == ["one@kowhai.school.nz", "three@kowhai.school.nz"]
-    assert set(transport.failures) == {"n-2"}
-    failure = transport.failures["n-2"]
+    assert set(report.failures) == {"n-2"}
+    failure = report.failures["n-2"]
     assert failure.permanent is True
     assert "550" in failure.error and "No such user" in failure.error
     assert BODY_MARKER not in failure.error
@@ -142,21 +147,23 @@ def test_smtp_4xx_is_temporary_and_others_continue(server: Server) -> None:
     transport = SmtpTransport(server.config(), environ={})
     batch = [make_outgoing("n-1", "busy@kowhai.school.nz"),
              make_outgoing("n-2", "ok@kowhai.school.nz")]
-    assert transport.send(batch) == 1
-    assert transport.failures == {
-        "n-1": Failure(transport.failures["n-1"].error, permanent=False)
+    report = transport.send(batch)
+    assert report.sent == 1
+    assert report.failures == {
+        "n-1": Failure(report.failures["n-1"].error, permanent=False)
     }
-    assert "451" in transport.failures["n-1"].error
+    assert "451" in report.failures["n-1"].error
     assert server.handler.delivered_to == ["ok@kowhai.school.nz"]
 
 
-def test_smtp_failures_reset_at_each_send(server: Server) -> None:
+def test_smtp_each_send_reports_only_its_own_failures(server: Server) -> None:
     server.handler.refuse["gone@kowhai.school.nz"] = "550 No such user"
     transport = SmtpTransport(server.config(), environ={})
-    transport.send([make_outgoing("n-1", "gone@kowhai.school.nz")])
-    assert set(transport.failures) == {"n-1"}
-    transport.send([make_outgoing("n-2", "ok@kowhai.school.nz")])
-    assert transport.failures == {}
+    first = transport.send([make_outgoing("n-1", "gone@kowhai.school.nz")])
+    assert set(first.failures) == {"n-1"} and first.sent == 0
+    second = transport.send([make_outgoing("n-2", "ok@kowhai.school.nz")])
+    assert second.failures == {} and second.sent == 1
+    assert set(first.failures) == {"n-1"}   # an earlier report is not changed by a later send
 
 
 def test_smtp_connection_lost_fails_this_and_remaining(server: Server) -> None:
@@ -167,9 +174,10 @@ def test_smtp_connection_lost_fails_this_and_remaining(server: Server) -> None:
         make_outgoing("n-2", "drop@kowhai.school.nz"),
         make_outgoing("n-3", "three@kowhai.school.nz"),
     ]
-    assert transport.send(batch) == 1
-    assert set(transport.failures) == {"n-2", "n-3"}
-    for failure in transport.failures.values():
+    report = transport.send(batch)
+    assert report.sent == 1
+    assert set(report.failures) == {"n-2", "n-3"}
+    for failure in report.failures.values():
         assert failure.permanent is False
         assert failure.error.startswith("mail server unreachable")
     assert server.handler.delivered_to == ["one@kowhai.school.nz"]
@@ -179,9 +187,10 @@ def test_smtp_server_down_fails_everything_temporarily() -> None:
     transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=free_port(), security="none",
                                          timeout=2.0), environ={})
     batch = [make_outgoing("n-1", "a@kowhai.school.nz"), make_outgoing("n-2", "b@x.nz")]
-    assert transport.send(batch) == 0
-    assert set(transport.failures) == {"n-1", "n-2"}
-    for failure in transport.failures.values():
+    report = transport.send(batch)
+    assert report.sent == 0
+    assert set(report.failures) == {"n-1", "n-2"}
+    for failure in report.failures.values():
         assert failure.permanent is False
         assert failure.error.startswith("mail server unreachable: 127.0.0.1:")
     with pytest.raises(TemporaryFailure, match="check \\[email.smtp\\] host, port"):
@@ -195,24 +204,27 @@ def test_smtp_timeout_fails_everything_temporarily() -> None:
         port = silent.getsockname()[1]
         transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=port, security="none",
                                              timeout=0.3), environ={})
-        assert transport.send([make_outgoing("n-1", "a@kowhai.school.nz"),
-                               make_outgoing("n-2", "b@kowhai.school.nz")]) == 0
-    assert {f.permanent for f in transport.failures.values()} == {False}
-    assert "unreachable" in transport.failures["n-2"].error
+        report = transport.send([make_outgoing("n-1", "a@kowhai.school.nz"),
+                                 make_outgoing("n-2", "b@kowhai.school.nz")])
+        assert report.sent == 0
+    assert {f.permanent for f in report.failures.values()} == {False}
+    assert "unreachable" in report.failures["n-2"].error
 
 
 def test_smtp_starttls_not_offered_is_temporary_with_hint(server: Server) -> None:
     transport = SmtpTransport(server.config(security="starttls"), environ={})
-    assert transport.send([make_outgoing("n-1", "a@kowhai.school.nz")]) == 0
-    failure = transport.failures["n-1"]
+    report = transport.send([make_outgoing("n-1", "a@kowhai.school.nz")])
+    assert report.sent == 0
+    failure = report.failures["n-1"]
     assert failure.permanent is False and "STARTTLS" in failure.error
     assert server.handler.envelopes == []
 
 
 def test_smtp_ssl_against_plain_server_fails_temporarily(server: Server) -> None:
     transport = SmtpTransport(server.config(security="ssl"), environ={})
-    assert transport.send([make_outgoing("n-1", "a@kowhai.school.nz")]) == 0
-    failure = transport.failures["n-1"]
+    report = transport.send([make_outgoing("n-1", "a@kowhai.school.nz")])
+    assert report.sent == 0
+    failure = report.failures["n-1"]
     assert failure.permanent is False and "TLS" in failure.error
 
 
@@ -220,9 +232,10 @@ def test_smtp_auth_with_correct_password(auth_server: Server) -> None:
     transport = SmtpTransport(auth_server.config(username=USERNAME, password_env="MAIL_PW"),
                               environ={"MAIL_PW": PASSWORD})
     transport.check()
-    assert transport.send([make_outgoing("n-1", "a@kowhai.school.nz"),
-                           make_outgoing("n-2", "b@kowhai.school.nz")]) == 2
-    assert transport.failures == {}
+    report = transport.send([make_outgoing("n-1", "a@kowhai.school.nz"),
+                             make_outgoing("n-2", "b@kowhai.school.nz")])
+    assert report.sent == 2
+    assert report.failures == {}
     assert auth_server.handler.delivered_to == ["a@kowhai.school.nz", "b@kowhai.school.nz"]
 
 
@@ -233,10 +246,11 @@ def test_smtp_auth_wrong_password_is_temporary_and_secret(
     transport = SmtpTransport(auth_server.config(username=USERNAME, password_env="MAIL_PW"),
                               environ={"MAIL_PW": wrong})
     with caplog.at_level(logging.DEBUG, logger="workflow.transports"):
-        assert transport.send([make_outgoing("n-1", "a@kowhai.school.nz"),
-                               make_outgoing("n-2", "b@kowhai.school.nz")]) == 0
-    assert set(transport.failures) == {"n-1", "n-2"}
-    for failure in transport.failures.values():
+        report = transport.send([make_outgoing("n-1", "a@kowhai.school.nz"),
+                                 make_outgoing("n-2", "b@kowhai.school.nz")])
+        assert report.sent == 0
+    assert set(report.failures) == {"n-1", "n-2"}
+    for failure in report.failures.values():
         assert failure.permanent is False
         assert "MAIL_PW" in failure.error and "username" in failure.error
         assert wrong not in failure.error
@@ -275,8 +289,9 @@ def test_outbox_writes_parseable_eml_files(tmp_path: Path) -> None:
     transport = OutboxTransport(folder)
     batch = [make_outgoing("n-1", "a@kowhai.school.nz"),
              make_outgoing("n-2", "b@kowhai.school.nz", event="digest")]
-    assert transport.send(batch) == 2
-    assert transport.failures == {}
+    report = transport.send(batch)
+    assert report.sent == 2
+    assert report.failures == {}
     files = sorted(path.name for path in folder.iterdir())
     assert files == ["n-1.eml", "n-2.eml"]                    # no temp files left behind
     with (folder / "n-1.eml").open("rb") as handle:
@@ -309,8 +324,9 @@ def test_outbox_unwritable_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x", encoding="utf-8")
     transport = OutboxTransport(blocker / "outbox")
-    assert transport.send([make_outgoing("n-1", "a@kowhai.school.nz")]) == 0
-    assert transport.failures["n-1"].permanent is False
+    report = transport.send([make_outgoing("n-1", "a@kowhai.school.nz")])
+    assert report.sent == 0
+    assert report.failures["n-1"].permanent is False
     with pytest.raises(ConfigError, match="outbox_dir"):
         transport.check()
 

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from .config import StepTemplate
-from .model import CellValue
+from .records import Step
 from .schema import STEP_NOT_NEEDED, STEP_OPEN
 from .schoolclock import SchoolClock
 
@@ -22,23 +22,23 @@ def new_steps(
     received: datetime,
     steps: tuple[StepTemplate, ...],
     clock: SchoolClock,
-) -> list[dict[str, CellValue]]:
+) -> list[Step]:
     """Checklist rows for a new case; steps that don't apply are kept, marked Not needed."""
     rows = []
     for step in steps:
         applies = step_applies(step, flags)
         rows.append(
-            {
-                "Case ID": case_id,
-                "Step": step.title,
-                "Guidance": step.guidance,
-                "Role": step.role,
-                "Due": clock.due(received, step.due[priority]) if applies else None,
-                "Done": False,
-                "Done at": None,
-                "Status": STEP_OPEN if applies else STEP_NOT_NEEDED,
-                "Notes": "",
-            }
+            Step(
+                case_id=case_id,
+                title=step.title,
+                guidance=step.guidance,
+                role=step.role,
+                due=clock.due(received, step.due[priority]) if applies else None,
+                done=False,
+                done_at=None,
+                status=STEP_OPEN if applies else STEP_NOT_NEEDED,
+                notes="",
+            )
         )
     return rows
 
@@ -57,3 +57,11 @@ def step_slug(title: str, steps: tuple[StepTemplate, ...]) -> str:
     if template:
         return template.id
     return re.sub(r"[^a-z0-9]+", "-", title.casefold()).strip("-")[:40] or "step"
+
+
+def next_step(open_steps: list[Step]) -> Step | None:
+    """The open step due soonest; without dates, the first open step."""
+    dated = [(step.due, at) for at, step in enumerate(open_steps) if isinstance(step.due, datetime)]
+    if dated:
+        return open_steps[min(dated)[1]]
+    return open_steps[0] if open_steps else None

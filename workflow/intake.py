@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from .config import FormField
 from .errors import SheetLayoutError
 from .model import CellValue, Table, cell_text
+from .records import Case
 from .schema import EMAIL_ADDRESS, TIMESTAMP
 
 
@@ -32,10 +33,12 @@ class Report:
 
 @dataclass
 class Intake:
+    """Each report sorted by what it means for its case; a case is named by its index."""
+
     new: list[Report]
-    edited: list[tuple[Report, dict[str, CellValue]]]      # (report, its case record)
-    unchanged: list[tuple[Report, dict[str, CellValue]]]
-    moved: list[tuple[Report, dict[str, CellValue]]]       # same answers, row number changed
+    edited: list[tuple[Report, int]]      # (report, index of its case in the cases given)
+    unchanged: list[tuple[Report, int]]
+    moved: list[tuple[Report, int]]       # same answers, row number changed
 
 
 def missing_questions(responses: Table, form: tuple[FormField, ...]) -> list[str]:
@@ -79,43 +82,36 @@ def read_reports(responses: Table, form: tuple[FormField, ...]) -> list[Report]:
     return reports
 
 
-def match_reports(reports: list[Report], cases: list[dict[str, CellValue]]) -> Intake:
-    by_key = {cell_text(c.get("Response key")): c for c in cases if cell_text(c.get("Response key"))}
+def match_reports(reports: list[Report], cases: list[Case]) -> Intake:
+    by_key = {case.response_key: at for at, case in enumerate(cases) if case.response_key}
     current_keys = {r.key for r in reports}
-    orphans_by_row = {}
-    for case in cases:
-        key = cell_text(case.get("Response key"))
-        row = case.get("Response row")
-        if key and key not in current_keys and isinstance(row, (int, float)):
-            orphans_by_row[int(row)] = case
+    orphans_by_row: dict[int, int] = {}
+    for index, case in enumerate(cases):
+        if case.response_key and case.response_key not in current_keys and case.response_row is not None:
+            orphans_by_row[case.response_row] = index
     intake = Intake([], [], [], [])
     for report in reports:
-        case = by_key.get(report.key)
-        if case is None:
+        at = by_key.get(report.key)
+        if at is None:
             orphan = orphans_by_row.get(report.row)
-            if orphan is not None and _key_reporter(orphan) == report.reporter:
+            if orphan is not None and _key_reporter(cases[orphan]) == report.reporter:
                 del orphans_by_row[report.row]
                 intake.edited.append((report, orphan))
             else:
                 intake.new.append(report)
-        elif cell_text(case.get("Response hash")) != report.digest:
-            intake.edited.append((report, case))
-        elif _row_number(case) != report.row:
-            intake.moved.append((report, case))
+        elif cases[at].response_hash != report.digest:
+            intake.edited.append((report, at))
+        elif cases[at].response_row != report.row:
+            intake.moved.append((report, at))
         else:
-            intake.unchanged.append((report, case))
+            intake.unchanged.append((report, at))
     return intake
 
 
-def _key_reporter(case: dict[str, CellValue]) -> str:
+def _key_reporter(case: Case) -> str:
     """The reporter part of a case's response key: a form edit never changes the reporter."""
-    parts = cell_text(case.get("Response key")).split("|")
+    parts = case.response_key.split("|")
     return parts[1] if len(parts) > 1 else ""
-
-
-def _row_number(case: dict[str, CellValue]) -> int | None:
-    value = case.get("Response row")
-    return int(value) if isinstance(value, (int, float)) else None
 
 
 def _utc_text(moment: datetime) -> str:

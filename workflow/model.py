@@ -1,9 +1,10 @@
-"""Plain data passed between the core and the storage backends.
+"""Plain data passed between the core and the edges (storage backends, mail transports).
 
 A sync is a plan then a commit: a backend's ``load()`` returns a Snapshot of
 every tab, the core computes a ChangeSet from it, and ``commit()`` writes the
 ChangeSet in one go. Date-time cells are timezone-aware datetimes here; the
-backend converts to and from the sheet's wall-clock time.
+backend converts to and from the sheet's wall-clock time. After sending, a
+transport reports each message it could not deliver as a Failure.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Table:
     rows: list[list[CellValue]]
 
     def __post_init__(self) -> None:
-        self._index = {}
+        self._index: dict[str, int] = {}
         for position, text in enumerate(self.header):
             self._index.setdefault(normalise(text), position)
 
@@ -47,20 +48,20 @@ class Table:
     def record(self, row: int, columns: list[str]) -> dict[str, CellValue]:
         return {column: self.value(row, column) for column in columns}
 
-    def records(self, spec: TabSpec) -> list[dict[str, CellValue]]:
-        """Every data row as {canonical column name: value}; blank rows are skipped but keep
-        their index in the ``_row`` entry."""
+    def located(self, spec: TabSpec) -> list[tuple[int, dict[str, CellValue]]]:
+        """Every non-blank data row as (its 0-based index, {canonical column name: value})."""
         positions = [(name, self.position(name)) for name in spec.column_names]
         out = []
         for row, cells in enumerate(self.rows):
             if all(cell in (None, "") for cell in cells):
                 continue
-            record: dict[str, CellValue] = {
-                name: cells[at] if at is not None and at < len(cells) else None for name, at in positions
-            }
-            record["_row"] = row
-            out.append(record)
+            out.append((row, {name: cells[at] if at is not None and at < len(cells) else None
+                              for name, at in positions}))
         return out
+
+    def records(self, spec: TabSpec) -> list[dict[str, CellValue]]:
+        """Every non-blank data row as {canonical column name: value}."""
+        return [record for _, record in self.located(spec)]
 
 
 @dataclass
@@ -74,6 +75,14 @@ class Snapshot:
 
     def tab(self, logical: str) -> Table:
         return self.tabs[logical]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one message was not delivered; ``error`` is short and has no body text."""
+
+    error: str
+    permanent: bool
 
 
 def row_key(spec: TabSpec, record: dict[str, CellValue]) -> str:
@@ -122,6 +131,29 @@ class ChangeSet:
             "updated_rows": len(self.updates),
             "updated_cells": sum(len(update.cells) for update in self.updates),
         }
+
+
+TRUE_WORDS = {"true", "yes", "y", "x", "✓", "✔", "done", "1", "ticked"}
+
+
+def is_ticked(value: CellValue) -> bool:
+    """Done as a checkbox (Google), or typed TRUE / x / yes (a local workbook)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 1
+    return str(value or "").strip().casefold() in TRUE_WORDS
+
+
+def same_cell(a: CellValue, b: CellValue) -> bool:
+    """Would writing ``b`` over ``a`` change what the sheet shows? (Times to the second.)"""
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return abs((a - b).total_seconds()) < 1
+    if isinstance(a, datetime) or isinstance(b, datetime):
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return is_ticked(a) == is_ticked(b)
+    return cell_text(a) == cell_text(b)
 
 
 def cell_text(value: Any) -> str:

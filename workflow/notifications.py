@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import EMAIL_PATTERN, Config
 from .model import CellValue, cell_text
+from .records import Case, Notification
 
 NEW_CASE, ACKNOWLEDGEMENT, OVERDUE, ESCALATION, DIGEST = (
     "new_case",
@@ -37,7 +38,7 @@ class Notice:
 
 
 def notice_id(case_id: str, event: str, to: str, step: str = "", level: int = 0) -> str:
-    return f"{case_id or '-'}/{event}/{step or '-'}/{level}/{to.strip().lower()}"
+    return Notification.make_id(case_id, event, to, step, level)
 
 
 def for_roles(case_id: str, event: str, roles: tuple[str, ...], config: Config,
@@ -72,30 +73,28 @@ def fmt_time(value: CellValue, config: Config) -> str:
     return cell_text(value)
 
 
-def case_context(case: dict[str, CellValue], config: Config, role: str,
-                 answers: dict[str, str] | None) -> dict[str, Any]:
+def case_context(case: Case, config: Config, role: str, answers: dict[str, str] | None) -> dict[str, Any]:
     """What an email may say about a case; details only for roles allowed them."""
     details = None
     if role in config.email.details_roles and answers is not None:
         details = {
-            "reported_by": cell_text(case.get("Reported by")),
+            "reported_by": case.reported_by,
             "summary": answers.get("what_happened", ""),
             "involved": answers.get("involved", ""),
             "where_online": answers.get("where_online", ""),
             "location": answers.get("location", ""),
             "actions_taken": answers.get("actions_taken", ""),
         }
-    overdue = case.get("Overdue steps")
     return {
-        "id": cell_text(case.get("Case ID")),
-        "incident_type": cell_text(case.get("Incident type")),
-        "priority": cell_text(case.get("Priority")),
-        "urgent": cell_text(case.get("Priority")) == "Urgent",
-        "status": cell_text(case.get("Status")),
-        "received": fmt_time(case.get("Received"), config),
-        "next_step": cell_text(case.get("Next step")),
-        "next_due": fmt_time(case.get("Next due"), config),
-        "overdue_steps": int(overdue) if isinstance(overdue, (int, float)) else 0,
+        "id": case.case_id,
+        "incident_type": case.incident_type,
+        "priority": case.priority,
+        "urgent": case.priority == "Urgent",
+        "status": case.status,
+        "received": fmt_time(case.received, config),
+        "next_step": case.next_step,
+        "next_due": fmt_time(case.next_due, config),
+        "overdue_steps": case.overdue_steps or 0,
         "details": details,
     }
 

@@ -17,17 +17,6 @@ from .schema import STEP_DONE, STEP_NOT_NEEDED, STEP_OPEN, STEP_OVERDUE
 from .schoolclock import SchoolClock
 
 URGENT_ESCALATION_AFTER = timedelta(hours=1)
-TRUE_WORDS = {"true", "yes", "y", "x", "✓", "✔", "done", "1", "ticked"}
-
-
-def is_ticked(value: CellValue) -> bool:
-    """Done as a checkbox (Google), or typed TRUE / x / yes (a local workbook)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value == 1
-    return str(value or "").strip().casefold() in TRUE_WORDS
-
 
 @dataclass(frozen=True)
 class StepState:

@@ -16,11 +16,12 @@ from datetime import datetime
 from .config import Config
 from .errors import TemplateError
 from .mail import Mailer
-from .model import ChangeSet
-from .plan import LAST_ERROR, LAST_ERROR_AT, MAIL_CANCELLED, Delivery, Plan, plan_sync
-from .schema import MAIL_FAILED, MAIL_SENT
+from .model import Failure
+from .phases.heartbeat import failure_message, marks_for
+from .phases.outbox import MAIL_CANCELLED
+from .plan import Plan, plan_sync
 from .storage import Storage
-from .transports import Failure, Outgoing, Transport
+from .transports import Outgoing, Transport
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,18 @@ class SyncResult:
             f"{s.get('notifications_queued', 0)} email(s) decided, {self.sent} sent, {self.failed} not sent"
         )
         return ("dry run (nothing written or sent): " if self.dry_run else "") + text
+
+    def count(self, plan: Plan, failures: dict[str, Failure]) -> None:
+        """Tally what was sent; say what was not (IDs and reasons only, never content)."""
+        for delivery in plan.deliveries:
+            failure = failures.get(delivery.notification_id)
+            if failure is None:
+                self.sent += 1
+            else:
+                self.failed += 1
+                log.warning("notification %s not sent: %s", delivery.notification_id, failure.error)
+        if failures:
+            self.errors.append(failure_message(failures))
 
     def as_dict(self) -> dict[str, object]:
         return {**self.stats, "emails_sent": self.sent, "emails_not_sent": self.failed,
@@ -68,15 +81,15 @@ def run_sync(
     storage.commit(plan.changes)
     if plan.deliveries:
         mailer = mailer or Mailer(config.templates_dir, config.email.sender)
-        marks = deliver(plan, config, mailer, transport, now, result)
-        storage.commit(marks)
+        failures = deliver(plan, mailer, transport)
+        result.count(plan, failures)
+        storage.commit(marks_for(plan, failures, now, config))
     log.info("sync done: %s", result.summary())
     return result
 
 
-def deliver(plan: Plan, config: Config, mailer: Mailer, transport: Transport, now: datetime,
-            result: SyncResult) -> ChangeSet:
-    """Send every queued notification over one connection; return the status updates."""
+def deliver(plan: Plan, mailer: Mailer, transport: Transport) -> dict[str, Failure]:
+    """Send every queued notification over one connection; return why any did not go."""
     failures: dict[str, Failure] = {}
 
     def outgoing() -> Iterator[Outgoing]:
@@ -89,35 +102,5 @@ def deliver(plan: Plan, config: Config, mailer: Mailer, transport: Transport, no
                 continue
             yield Outgoing(delivery.notification_id, mailer.build(delivery.notification_id, delivery.to, rendered))
 
-    transport.send(outgoing())
-    failures.update(transport.failures)
-    marks = ChangeSet()
-    stamp = now.replace(microsecond=0)
-    for delivery in plan.deliveries:
-        marks.update("notifications", delivery.notification_id, delivery.row, _mark(delivery, failures, config, stamp))
-        if delivery.notification_id in failures:
-            result.failed += 1
-            log.warning("notification %s not sent: %s", delivery.notification_id,
-                        failures[delivery.notification_id].error)
-        else:
-            result.sent += 1
-    if failures:
-        first = next(iter(failures.values())).error
-        message = f"{len(failures)} email(s) not sent (they stay queued and are retried): {first}"
-        result.errors.append(message)
-        for setting, value in ((LAST_ERROR, message), (LAST_ERROR_AT, stamp)):
-            row = plan.worker_rows.get(setting, -1)
-            if row >= 0:
-                marks.update("worker", setting, row, {"Value": value})
-            else:
-                marks.append("worker", {"Setting": setting, "Value": value})
-    return marks
-
-
-def _mark(delivery: Delivery, failures: dict[str, Failure], config: Config, stamp: datetime) -> dict[str, object]:
-    attempts = delivery.attempts + 1
-    failure = failures.get(delivery.notification_id)
-    if failure is None:
-        return {"Status": MAIL_SENT, "Attempts": attempts, "Sent at": stamp, "Error": ""}
-    status = MAIL_FAILED if failure.permanent or attempts >= config.email.max_attempts else "queued"
-    return {"Status": status, "Attempts": attempts, "Error": failure.error[:500]}
+    failures.update(transport.send(outgoing()).failures)
+    return failures

@@ -1,9 +1,9 @@
 """Mail transports: hand built messages to an outbox folder or an SMTP server.
 
 Like Django's mail backends, a transport takes a batch and reports per message:
-``send()`` returns how many were delivered and records a short ``Failure`` for the
-rest (permanent = retrying will not help), so one bad address never blocks the
-other alerts. Only problems with the setup itself (a missing password variable)
+``send()`` returns a ``SendReport`` — how many were delivered, and a short
+``Failure`` for each of the rest (permanent = retrying will not help) — so one
+bad address never blocks the other alerts. Only problems with the setup itself (a missing password variable)
 raise. Errors and logs carry notification IDs, codes and counts — never message
 bodies or passwords.
 """
@@ -20,13 +20,14 @@ import smtplib
 import ssl
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .config import EmailConfig, SmtpConfig
 from .errors import ConfigError, TemporaryFailure
+from .model import Failure
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +40,17 @@ class Outgoing:
     message: EmailMessage
 
 
-@dataclass(frozen=True)
-class Failure:
-    """Why one message was not delivered; ``error`` is short and has no body text."""
+@dataclass
+class SendReport:
+    """What one ``send`` did: how many messages went, and why each of the others did not."""
 
-    error: str
-    permanent: bool
+    sent: int = 0
+    failures: dict[str, Failure] = field(default_factory=dict)   # notification ID -> why
 
 
 @runtime_checkable
 class Transport(Protocol):
-    failures: dict[str, Failure]
-
-    def send(self, outgoing: Iterable[Outgoing]) -> int: ...
+    def send(self, outgoing: Iterable[Outgoing]) -> SendReport: ...
 
     def check(self) -> None: ...
 
@@ -86,7 +85,6 @@ class OutboxTransport:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.failures: dict[str, Failure] = {}
 
     def _ensure_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -106,36 +104,35 @@ class OutboxTransport:
             raise
         return target
 
-    def send(self, outgoing: Iterable[Outgoing]) -> int:
-        self.failures = {}
+    def send(self, outgoing: Iterable[Outgoing]) -> SendReport:
+        report = SendReport()
         items = _nonempty(outgoing)
         if items is None:
-            return 0
+            return report
         try:
             self._ensure_folder()
         except OSError as exc:
             error = _short(f"outbox folder {self.folder} cannot be created: "
                            f"{exc.strerror or exc}")
             for item in items:
-                self.failures[item.notification_id] = Failure(error, permanent=False)
-            log.warning("outbox: %d messages not written: folder unavailable", len(self.failures))
-            return 0
-        sent = 0
+                report.failures[item.notification_id] = Failure(error, permanent=False)
+            log.warning("outbox: %d messages not written: folder unavailable", len(report.failures))
+            return report
         for item in items:
             try:
                 self._write(item)
             except (OSError, ValueError, TypeError) as exc:
                 reason = getattr(exc, "strerror", None) or type(exc).__name__
-                self.failures[item.notification_id] = Failure(
+                report.failures[item.notification_id] = Failure(
                     _short(f"could not write to outbox {self.folder}: {reason}"),
                     permanent=False,
                 )
                 log.warning("outbox: notification %s not written: %s", item.notification_id,
                             reason)
                 continue
-            sent += 1
-        log.info("outbox: wrote %d of %d messages", sent, sent + len(self.failures))
-        return sent
+            report.sent += 1
+        log.info("outbox: wrote %d of %d messages", report.sent, report.sent + len(report.failures))
+        return report
 
     def check(self) -> None:
         """Create the folder and prove a file can be written and replaced in it."""
@@ -173,7 +170,6 @@ class SmtpTransport:
     def __init__(self, config: SmtpConfig, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.failures: dict[str, Failure] = {}
         if config.security not in SECURITY:
             raise ConfigError(
                 f"config.toml [email.smtp] security = {config.security!r} is not supported — "
@@ -286,47 +282,49 @@ class SmtpTransport:
                 f"mail server {self._where} login failed ({_short(exc, password)}) — {hint}"
             ) from None
 
-    def send(self, outgoing: Iterable[Outgoing]) -> int:
-        self.failures = {}
+    def send(self, outgoing: Iterable[Outgoing]) -> SendReport:
+        report = SendReport()
         items = _nonempty(outgoing)
         if items is None:
-            return 0
+            return report
         password = self._password()
         try:
             smtp = self._connect(password)
         except (_Unreachable, _AuthFailed) as exc:
             error = _short(exc, password)
             for item in items:
-                self.failures[item.notification_id] = Failure(error, permanent=False)
-            log.warning("smtp: %d messages not sent: %s", len(self.failures), error)
-            return 0
-
-        sent = 0
+                report.failures[item.notification_id] = Failure(error, permanent=False)
+            log.warning("smtp: %d messages not sent: %s", len(report.failures), error)
+            return report
         healthy = True
         try:
-            for item in items:
-                try:
-                    failure = self._send_one(smtp, item, password)
-                except _Unreachable as exc:
-                    healthy = False
-                    error = _short(exc, password)
-                    before = len(self.failures)
-                    for rest in itertools.chain([item], items):
-                        self.failures[rest.notification_id] = Failure(error, permanent=False)
-                    log.warning("smtp: connection lost; %d messages not sent", len(self.failures) - before)
-                    break
-                if failure is None:
-                    sent += 1
-                else:
-                    self.failures[item.notification_id] = failure
-                    log.warning("smtp: notification %s not sent (%s): %s",
-                                item.notification_id,
-                                "permanent" if failure.permanent else "will retry",
-                                failure.error)
+            healthy = self._send_all(smtp, items, password, report)
         finally:
             _close(smtp, polite=healthy)
-        log.info("smtp: sent %d of %d messages", sent, sent + len(self.failures))
-        return sent
+        log.info("smtp: sent %d of %d messages", report.sent, report.sent + len(report.failures))
+        return report
+
+    def _send_all(self, smtp: smtplib.SMTP, items: Iterator[Outgoing], password: str, report: SendReport) -> bool:
+        """Send on one session until done or the connection is lost; False when it was lost."""
+        for item in items:
+            try:
+                failure = self._send_one(smtp, item, password)
+            except _Unreachable as exc:
+                error = _short(exc, password)
+                before = len(report.failures)
+                for rest in itertools.chain([item], items):
+                    report.failures[rest.notification_id] = Failure(error, permanent=False)
+                log.warning("smtp: connection lost; %d messages not sent", len(report.failures) - before)
+                return False
+            if failure is None:
+                report.sent += 1
+            else:
+                report.failures[item.notification_id] = failure
+                log.warning("smtp: notification %s not sent (%s): %s",
+                            item.notification_id,
+                            "permanent" if failure.permanent else "will retry",
+                            failure.error)
+        return True
 
     def _send_one(self, smtp: smtplib.SMTP, item: Outgoing, password: str) -> Failure | None:
         """Deliver one message on the open session; None = delivered."""

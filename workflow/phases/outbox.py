@@ -1,0 +1,159 @@
+"""Outbox: decided emails become queued Notifications rows; queued rows are sent or cancelled.
+
+A queued email is sent with a context built now (so a reminder names the step's
+current due), unless it no longer makes sense: a reminder or escalation for a
+closed case, yesterday's digest, or a case whose row is gone. Those are cancelled,
+with the reason in Error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from ..book import Book
+from ..notifications import (
+    ACKNOWLEDGEMENT,
+    DIGEST,
+    ESCALATION,
+    OVERDUE,
+    Notice,
+    base_context,
+    case_context,
+    digest_notices,
+    fmt_time,
+)
+from ..overdue import overdue_for
+from ..records import Case, Notification
+from ..schema import MAIL_QUEUED, STEP_OPEN, STEP_OVERDUE
+from . import FINISHED, Context, Decisions
+
+CANCEL_WHEN_FINISHED = (OVERDUE, ESCALATION)
+MAIL_CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A queued notification to send after the plan is committed."""
+
+    notification_id: str
+    to: str
+    event: str
+    context: dict[str, Any]
+    attempts: int
+    row: int                  # where its row was read; -1 for a row this plan adds
+
+
+def digest_due(ctx: Context, force: bool) -> bool:
+    """The digest goes out on school days from ``digest_at`` (once: its ID carries the day)."""
+    if force:
+        return True
+    local = ctx.now.astimezone(ctx.config.school.timezone)
+    return ctx.clock.is_school_day(local.date()) and local.time() >= ctx.config.worker.digest_at
+
+
+def queue_digest(ctx: Context, decisions: Decisions, force: bool) -> None:
+    if digest_due(ctx, force):
+        decisions.queue(digest_notices(_today(ctx), ctx.config))
+
+
+def record_notices(book: Book, notices: list[Notice], now: datetime) -> None:
+    """Every decided email as a queued row: the record that it was decided (SPEC §7)."""
+    for notice in notices:
+        book.notifications.add(Notification(
+            notification_id=notice.id,
+            case_id=notice.case_id if not notice.case_id.startswith("digest-") else "",
+            event=notice.event,
+            to=notice.to,
+            status=MAIL_QUEUED,
+            attempts=0,
+            role=notice.role,
+            step=notice.step,
+            queued_at=now,
+        ))
+
+
+def deliveries(book: Book, answers: dict[str, dict[str, str]], ctx: Context) -> list[Delivery]:
+    """Every queued email to send now; those that no longer make sense are cancelled."""
+    today = _today(ctx)
+    digest: dict[str, Any] | None = None
+    out = []
+    for index, row in enumerate(book.notifications.rows):
+        record = row.record
+        if record.status != MAIL_QUEUED:
+            continue
+        case = book.case(record.case_id)
+        reason = cancel_reason(record, case, today)
+        if reason:
+            book.notifications[index] = replace(record, status=MAIL_CANCELLED, error=reason)
+            continue
+        context = base_context(ctx.config, record.event, record.role)
+        if record.event == DIGEST:
+            digest = digest or digest_context(book, ctx)
+            context["digest"] = digest
+        elif case is not None:
+            context.update(case_contexts(record, case, book, answers.get(case.case_id), ctx))
+        out.append(Delivery(record.notification_id, record.to, record.event, context,
+                            record.attempts or 0, -1 if row.at is None else row.at))
+    return out
+
+
+def cancel_reason(record: Notification, case: Case | None, today: date) -> str:
+    """Why a queued email should not go out any more ('' = send it)."""
+    if case is not None and case.status in FINISHED and record.event in CANCEL_WHEN_FINISHED:
+        return f"case {case.status.lower()}"
+    if record.event == DIGEST:
+        return "" if record.notification_id.startswith(f"digest-{today.isoformat()}/") else \
+            "superseded by a later digest"
+    return "case row not found" if case is None else ""
+
+
+def case_contexts(record: Notification, case: Case, book: Book, answers: dict[str, str] | None,
+                  ctx: Context) -> dict[str, Any]:
+    """The "case" (and for reminders the "step") part of an email's context."""
+    out: dict[str, Any] = {"case": case_context(case, ctx.config, record.role, answers)}
+    if record.event == ACKNOWLEDGEMENT:
+        out["case"]["details"] = None
+    if record.event in (OVERDUE, ESCALATION):
+        out["step"] = step_context(record, book, ctx)
+    return out
+
+
+def step_context(record: Notification, book: Book, ctx: Context) -> dict[str, Any]:
+    step = next((s for s in book.steps_of(record.case_id) if s.title == record.step), None)
+    due = step.due if step else None
+    return {
+        "title": record.step,
+        "role": step.role if step else "",
+        "due": fmt_time(due, ctx.config),
+        "overdue_for": overdue_for(due, ctx.now, ctx.clock) if isinstance(due, datetime) else "",
+        "level": record.level,
+    }
+
+
+def digest_context(book: Book, ctx: Context) -> dict[str, Any]:
+    """Open cases, steps due today and overdue steps, as the digest and `status` show them."""
+    tz = ctx.config.school.timezone
+    today = _today(ctx)
+    open_cases, due_today, overdue = [], [], []
+    for case_id, at in sorted(book.case_at.items()):
+        case = book.cases[at]
+        if case.status in FINISHED:
+            continue
+        open_cases.append(case_context(case, ctx.config, "", None))
+        for step in book.steps_of(case_id):
+            if step.status not in (STEP_OPEN, STEP_OVERDUE) or not isinstance(step.due, datetime):
+                continue
+            item = {"case_id": case_id, "step": step.title, "due": fmt_time(step.due, ctx.config),
+                    "role": step.role, "priority": case.priority}
+            if step.status == STEP_OVERDUE:
+                overdue.append(item)
+            elif step.due.astimezone(tz).date() == today:
+                due_today.append(item)
+    return {"date": today.strftime("%A %d %B %Y"), "open_cases": open_cases,
+            "due_today": due_today, "overdue": overdue}
+
+
+def _today(ctx: Context) -> date:
+    return ctx.now.astimezone(ctx.config.school.timezone).date()

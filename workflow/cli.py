@@ -1,6 +1,7 @@
-"""digital-incidents command line: a thin click layer over the workflow package.
+"""The ``digital-incidents`` command: a thin click layer over the workflow package.
 
-Only this file turns the package's errors into messages and exit codes:
+Installed, it is the ``digital-incidents`` console command; in a checkout, ``python cli.py``
+runs the same commands. Only this module turns the package's errors into messages and exit codes:
 0 ok; 1 a user error (config, sheet layout) with a message; 2 usage;
 75 a temporary failure (network, quota, mail server) that the next run retries.
 """
@@ -16,11 +17,11 @@ from typing import Any
 
 import click
 
-from workflow import __version__
-from workflow.config import Config, load_config, resolve_config_path
-from workflow.errors import DigitalIncidentsError
+from . import __version__
+from .config import Config, load_config, resolve_config_path
+from .errors import DigitalIncidentsError
 
-log = logging.getLogger("digital_incidents")
+log = logging.getLogger(__name__)
 TEMPORARY_FAILURE = 75
 
 
@@ -70,8 +71,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """Digital incident reports (Google Form) become triaged cases with checklists, alerts and reminders.
 
     \b
-    Try it with no account:   python cli.py demo
-    Then:                     python cli.py -c demo/config.toml status
+    Try it with no account:   digital-incidents demo
+    Then:                     digital-incidents -c demo/config.toml status
+    (In a checkout, `python cli.py` or `./dev cli` runs the same commands.)
     """
     _setup_logging(verbose)
     ctx.ensure_object(dict)["config_path"] = config_path
@@ -87,11 +89,11 @@ def sync(ctx: click.Context, dry_run: bool, now_text: str | None, as_json: bool)
 
     \b
     Example (cron, every 2 minutes):
-      */2 * * * *  cd /srv/digital-incidents && .venv/bin/python cli.py sync
+      */2 * * * *  /srv/digital-incidents/.venv/bin/digital-incidents -c /etc/digital-incidents/config.toml sync
     """
-    from workflow.storage import open_storage
-    from workflow.sync import run_sync
-    from workflow.transports import make_transport
+    from .storage import open_storage
+    from .sync import run_sync
+    from .transports import make_transport
 
     config = get_config(ctx)
     now = parse_now(now_text, config)
@@ -111,12 +113,12 @@ def run(ctx: click.Context) -> None:
 
     \b
     Example:
-      python cli.py -c /etc/digital-incidents/config.toml run
+      digital-incidents -c /etc/digital-incidents/config.toml run
     """
-    from workflow.runner import Runner, local_clock_time
-    from workflow.storage import open_storage
-    from workflow.sync import run_sync
-    from workflow.transports import make_transport
+    from .runner import Runner, local_clock_time
+    from .storage import open_storage
+    from .sync import run_sync
+    from .transports import make_transport
 
     config = get_config(ctx)
     storage = open_storage(config)
@@ -143,9 +145,9 @@ def setup(ctx: click.Context) -> None:
 
     \b
     Example:
-      python cli.py -c config.toml setup
+      digital-incidents -c config.toml setup
     """
-    from workflow.storage import open_storage
+    from .storage import open_storage
 
     config = get_config(ctx)
     storage = open_storage(config)
@@ -166,9 +168,9 @@ def check(ctx: click.Context) -> None:
 
     \b
     Example:
-      python cli.py -c config.toml check
+      digital-incidents -c config.toml check
     """
-    from workflow.check import run_checks
+    from .check import run_checks
 
     config = get_config(ctx)
     problems = 0
@@ -189,10 +191,10 @@ def status(ctx: click.Context, now_text: str | None) -> None:
 
     \b
     Example:
-      python cli.py -c demo/config.toml status
+      digital-incidents -c demo/config.toml status
     """
-    from workflow.report import status_table
-    from workflow.storage import open_storage
+    from .report import status_table
+    from .storage import open_storage
 
     config = get_config(ctx)
     click.echo(status_table(open_storage(config).load(), config, parse_now(now_text, config)))
@@ -207,13 +209,13 @@ def digest(ctx: click.Context, send: bool, now_text: str | None) -> None:
 
     \b
     Example:
-      python cli.py -c config.toml digest          # preview in the terminal
-      python cli.py -c config.toml digest --send   # send it to the digest roles
+      digital-incidents -c config.toml digest          # preview in the terminal
+      digital-incidents -c config.toml digest --send   # send it to the digest roles
     """
-    from workflow.report import digest_preview
-    from workflow.storage import open_storage
-    from workflow.sync import run_sync
-    from workflow.transports import make_transport
+    from .report import digest_preview
+    from .storage import open_storage
+    from .sync import run_sync
+    from .transports import make_transport
 
     config = get_config(ctx)
     now = parse_now(now_text, config)
@@ -229,18 +231,25 @@ def digest(ctx: click.Context, send: bool, now_text: str | None) -> None:
 @click.option("--dir", "folder", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where to put the demo config, workbook and outbox.")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Pretend it is this time (default: now).")
-def demo(folder: Path, now_text: str | None) -> None:
+@click.pass_context
+def demo(ctx: click.Context, folder: Path, now_text: str | None) -> None:
     """Try the whole flow with no account: a demo config, a workbook of fictional reports, one sync.
 
     \b
     Example:
-      python cli.py demo
-      python cli.py -c demo/config.toml status
+      digital-incidents demo
+      digital-incidents -c demo/config.toml status
     """
-    from workflow.demo_run import run_demo
+    from .demo_run import run_demo
 
-    for line in run_demo(folder, now_text):
+    for line in run_demo(folder, now_text, command=command_name(ctx)):
         click.echo(line)
+
+
+def command_name(ctx: click.Context) -> str:
+    """The command as the user ran it, so the hints we print can be pasted back."""
+    name = ctx.find_root().info_name or ""
+    return f"python {name}" if name.endswith(".py") else "digital-incidents"
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT, SmtpServer, config_text
 
-from cli import cli
+from workflow.cli import cli
 from workflow.config import load_config
 from workflow.demo import RESPONSE_HEADERS
 from workflow.storage.local import LocalWorkbookStorage
@@ -77,6 +77,9 @@ def test_demo_from_nothing_then_again_duplicates_nothing(tmp_path: Path) -> None
     assert len(rows(folder / "config.toml", "Cases")) == 13
     assert len(list((folder / "outbox").glob("*.eml"))) == len(emails)
     assert "0 new case(s)" in second.output and "0 email(s) decided" in second.output
+    assert f"digital-incidents -c {folder / 'config.toml'} status" in second.output
+    from_checkout = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--now", NOW], prog_name="cli.py")
+    assert f"python cli.py -c {folder / 'config.toml'} status" in from_checkout.output
     status = invoke(folder / "config.toml", "status", "--now", NOW)
     assert "DI-2026-0001" in status.output and "open case(s)" in status.output
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow.config import CONFIG_ENV, Config, load_config, resolve_config_path
+from workflow.config import CONFIG_ENV, Config, example_config_path, load_config, resolve_config_path
 from workflow.errors import ConfigError
 from workflow.triage import parse_answers, triage
 
@@ -131,6 +131,15 @@ def test_example_config_loads_with_documented_values(tmp_path: Path, config: Con
         "safety", "facts", "support", "record", "legality", "must-dos", "contact", "communicate", "review",
     ]
     assert config.templates_dir == ROOT / "templates"
+
+
+def test_the_example_config_ships_inside_the_package_unchanged() -> None:
+    """The top-level config.example.toml (SPEC) has a twin in workflow/data that travels in the wheel."""
+    shipped = example_config_path()
+    assert shipped == ROOT / "workflow" / "data" / "config.example.toml"
+    assert shipped.read_text(encoding="utf-8") == EXAMPLE, (
+        f"{ROOT / 'config.example.toml'} and {shipped} differ: edit one, then copy it over the other"
+    )
 
 
 def test_missing_file_is_a_config_error_with_advice(tmp_path: Path) -> None:

@@ -13,12 +13,12 @@ import pytest
 from workflow.errors import TemplateError
 from workflow.mail import (
     EVENTS,
-    SAMPLE_CONTEXTS,
     SUBJECT_MAX,
     Mailer,
     RenderedEmail,
     message_id_for,
 )
+from workflow.samples import SAMPLE_CONTEXTS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SENDER = "Digital incidents <incidents@kowhai.school.nz>"
@@ -54,7 +54,7 @@ def test_every_event_renders_text_and_html(mailer: Mailer, event: str) -> None:
 
 
 def test_check_passes_for_shipped_templates(mailer: Mailer) -> None:
-    assert mailer.check() == []
+    assert mailer.check(SAMPLE_CONTEXTS) == []
 
 
 def test_urgent_and_normal_new_case_subjects(mailer: Mailer) -> None:
@@ -201,7 +201,7 @@ def test_broken_template_names_the_file(template_copy: Path) -> None:
     message = str(caught.value)
     assert "templates/overdue.txt" in message
     assert "fix the template or restore it" in message
-    problems = mailer.check()
+    problems = mailer.check(SAMPLE_CONTEXTS)
     assert len(problems) == 1 and "overdue.txt" in problems[0]
 
 
@@ -232,7 +232,7 @@ def test_check_flags_narrative_in_subject(template_copy: Path) -> None:
     (template_copy / "new_case.subject.txt").write_text(
         "New case {{ case.id }}: {{ case.details.summary }}\n", encoding="utf-8"
     )
-    problems = Mailer(template_copy, SENDER).check()
+    problems = Mailer(template_copy, SENDER).check(SAMPLE_CONTEXTS)
     assert len(problems) == 1 and "new_case.subject.txt" in problems[0]
     assert "never carry names or narrative" in problems[0]
 

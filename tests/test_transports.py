@@ -18,7 +18,8 @@ from conftest import Recorder, free_port, start_smtp
 
 from workflow.config import EmailConfig, SmtpConfig
 from workflow.errors import ConfigError, TemporaryFailure
-from workflow.mail import SAMPLE_CONTEXTS, Mailer, message_id_for
+from workflow.mail import Mailer, message_id_for
+from workflow.samples import SAMPLE_CONTEXTS
 from workflow.transports import (
     Failure,
     OutboxTransport,

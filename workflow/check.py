@@ -1,4 +1,4 @@
-"""``cli.py check``: config, templates, sheet access and layout, mail login — each with its fix."""
+"""``digital-incidents check``: config, templates, sheet access and layout, mail login — each with its fix."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .errors import DigitalIncidentsError
 from .intake import missing_questions
 from .layout import layout_problems
 from .mail import Mailer
+from .samples import SAMPLE_CONTEXTS
 from .schema import TIMESTAMP
 from .storage import open_storage
 from .transports import make_transport
@@ -18,7 +19,7 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
     yield True, f"config {config.path} is valid ({len(config.triage)} triage rules, {len(config.checklist)} steps)"
 
     try:
-        problems = Mailer(config.templates_dir, config.email.sender).check()
+        problems = Mailer(config.templates_dir, config.email.sender).check(SAMPLE_CONTEXTS)
     except DigitalIncidentsError as error:
         problems = [str(error)]
     if problems:
@@ -47,7 +48,7 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
             yield True, f"tab {responses.title!r} has every mapped question ({len(config.form)})"
         layout = layout_problems(snapshot)
         for problem in layout:
-            yield False, f"{problem}: run `python cli.py -c {config.path} setup`"
+            yield False, f"{problem}: run `digital-incidents -c {config.path} setup`"
         if not layout:
             yield True, "worker tabs and headers are intact"
 

@@ -158,7 +158,8 @@ class _Section:
     def __init__(self, file: Path, name: str, data: Any) -> None:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{file}: [{name}] must be a table (section), not {type(data).__name__}")
-        self.file, self.name, self.data, self.taken = file, name, dict(data), set()
+        self.file, self.name, self.data = file, name, dict(data)
+        self.taken: set[str] = set()
 
     def key(self, key: str) -> str:
         return f"{self.name}.{key}" if self.name else key
@@ -220,8 +221,8 @@ def load_config(path: Path | str) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: config file not found. Copy config.example.toml to {path} and edit it, "
-            f"or pass -c PATH (or set ${CONFIG_ENV}). To try the product first: python cli.py demo"
+            f"{path}: config file not found. Copy the example ({example_config_path()}) to {path} and edit it, "
+            f"or pass -c PATH (or set ${CONFIG_ENV}). To try the product first: digital-incidents demo"
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
@@ -343,9 +344,15 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     return config
 
 
+def example_config_path() -> Path:
+    """The example config.toml shipped in the package (the top-level copy is a test-checked twin)."""
+    return Path(str(resources.files("workflow.data").joinpath("config.example.toml")))
+
+
 def default_templates_dir() -> Path:
-    """templates/ beside cli.py: admins edit the shipped templates in place."""
-    return Path(__file__).resolve().parent.parent / "templates"
+    """The shipped templates: in a checkout, the top-level templates/ that admins edit in place
+    (pyproject maps it to the package workflow.templates); installed, the copy in the wheel."""
+    return Path(str(resources.files("workflow.templates")))
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

@@ -1,4 +1,4 @@
-"""``cli.py demo``: a realistic, fictional school week, with no account needed.
+"""``digital-incidents demo``: a realistic, fictional school week, with no account needed.
 
 Writes ``demo/config.toml`` (the example config pointed at the demo workbook and
 outbox), a workbook whose responses tab holds fictional reports, and nothing else.
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
+
+from .model import CellValue
 
 Q_TYPE = "What kind of incident is it?"
 Q_RISK = "Is anyone at immediate risk of harm?"
@@ -66,9 +67,9 @@ DEMO_REPORTS: list[tuple[float, str, str, str, str, str, str, str, str, str, str
 ]
 
 
-def demo_rows(now: datetime) -> list[list[object]]:
+def demo_rows(now: datetime) -> list[list[CellValue]]:
     """The demo's form responses, timed relative to ``now`` so some steps are already due."""
-    rows = []
+    rows: list[list[CellValue]] = []
     for hours, reporter, kind, risk, u18, who, where, online, what, involved, done in DEMO_REPORTS:
         stamp = (now - timedelta(hours=hours)).replace(microsecond=0, second=0)
         rows.append([stamp, reporter, kind, risk, u18, who, where, online, what, involved, done])
@@ -82,8 +83,4 @@ def demo_config_text(example: str) -> str:
     text = re.sub(r'(?m)^outbox_dir = ".*?"', 'outbox_dir = "outbox"', text)
     text = re.sub(r'(?m)^sheet_url = ".*?"', 'sheet_url = "file:incidents.xlsx"', text)
     text = re.sub(r'(?m)^closed = \[.*?\]', 'closed = []                              # demo: no holidays', text)
-    return "# Written by `python cli.py demo`: the example config, pointed at this folder.\n" + text
-
-
-def example_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "config.example.toml"
+    return "# Written by `digital-incidents demo`: the example config, pointed at this folder.\n" + text

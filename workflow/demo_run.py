@@ -6,14 +6,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from .config import load_config
-from .demo import RESPONSE_HEADERS, demo_config_text, demo_rows, example_config_path
+from .config import example_config_path, load_config
+from .demo import RESPONSE_HEADERS, demo_config_text, demo_rows
 from .storage.local import LocalWorkbookStorage
 from .sync import run_sync
 from .transports import make_transport
 
 
-def run_demo(folder: Path, now_text: str | None = None) -> Iterator[str]:
+def run_demo(folder: Path, now_text: str | None = None, command: str = "digital-incidents") -> Iterator[str]:
+    """``command`` is how the user runs the product, for the hints printed at the end."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "config.toml"
     if not config_path.exists():
@@ -37,5 +38,5 @@ def run_demo(folder: Path, now_text: str | None = None) -> Iterator[str]:
     yield "Look at:"
     yield f"  the workbook  {config.sheet.path}  (tabs Cases, Checklist, Notifications, Log, Worker)"
     yield f"  the emails    {config.email.outbox_dir}/*.eml"
-    yield f"  the status    python cli.py -c {config_path} status"
-    yield f"  two days on   python cli.py -c {config_path} sync --now <a time two school days later>"
+    yield f"  the status    {command} -c {config_path} status"
+    yield f"  two days on   {command} -c {config_path} sync --now <a time two school days later>"

@@ -1,4 +1,4 @@
-"""The package's own errors. Only cli.py turns them into messages and exit codes."""
+"""The package's own errors. Only workflow.cli turns them into messages and exit codes."""
 
 
 class DigitalIncidentsError(Exception):

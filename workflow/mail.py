@@ -178,12 +178,12 @@ class Mailer:
 
     # -- self-check --------------------------------------------------------------
 
-    def check(self) -> list[str]:
-        """Render every event with the sample contexts; one problem line per failure,
-        so `check` can report every broken template at once."""
+    def check(self, samples: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Render every event with its sample context (``workflow.samples``); one problem line
+        per failure, so `check` can report every broken template at once."""
         problems: list[str] = []
         for event in EVENTS:
-            context = SAMPLE_CONTEXTS[event]
+            context = samples[event]
             try:
                 rendered = self.render(event, context)
             except TemplateError as exc:
@@ -209,125 +209,3 @@ def _detail_values(context: Mapping[str, Any]) -> list[str]:
     if not details:
         return []
     return [str(value) for value in details.values() if value and len(str(value)) >= 8]
-
-
-# -- sample contexts (fictional) used by `check` and the tests ----------------------
-
-_SCHOOL = "Kōwhai Valley School"
-_SHEET = "https://docs.google.com/spreadsheets/d/EXAMPLE-SHEET-ID/edit"
-
-
-def _case(**overrides: Any) -> dict[str, Any]:
-    case: dict[str, Any] = {
-        "id": "DI-2025-014",
-        "incident_type": "Cyberbullying",
-        "priority": "High",
-        "urgent": False,
-        "status": "Open",
-        "received": "Tue 4 Mar 2025, 10:42",
-        "next_step": "Speak with the student and make sure they feel safe",
-        "next_due": "Tue 4 Mar 2025, 14:42",
-        "overdue_steps": 0,
-        "details": None,
-    }
-    case.update(overrides)
-    return case
-
-
-SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
-    "new_case": {
-        "school": _SCHOOL,
-        "sheet_url": _SHEET,
-        "event": "new_case",
-        "recipient_role": "pastoral_lead",
-        "case": _case(
-            id="DI-2025-015",
-            incident_type="Intimate images shared",
-            priority="Urgent",
-            urgent=True,
-            received="Tue 4 Mar 2025, 11:05",
-            next_step="Secure the device — do not view, copy or forward the images",
-            next_due="Tue 4 Mar 2025, 12:05",
-            details={
-                "reported_by": "Ms A. Example (Year 10 dean)",
-                "summary": "A Year 10 student says a photo of them is being passed around "
-                           "a group chat.",
-                "involved": "Student A (Y10); two students from another class",
-                "where_online": "Group chat on a messaging app",
-                "location": "Reported in the library at lunchtime",
-                "actions_taken": "Student is with the guidance counsellor.",
-            },
-        ),
-        "step": None,
-        "digest": None,
-    },
-    "acknowledgement": {
-        "school": _SCHOOL,
-        "sheet_url": _SHEET,
-        "event": "acknowledgement",
-        "recipient_role": "reporter",
-        "case": _case(),
-        "step": None,
-        "digest": None,
-    },
-    "overdue": {
-        "school": _SCHOOL,
-        "sheet_url": _SHEET,
-        "event": "overdue",
-        "recipient_role": "pastoral_lead",
-        "case": _case(overdue_steps=1),
-        "step": {
-            "title": "Speak with the student and make sure they feel safe",
-            "role": "pastoral_lead",
-            "due": "Tue 4 Mar 2025, 14:42",
-            "overdue_for": "3 hours",
-            "level": 1,
-        },
-        "digest": None,
-    },
-    "escalation": {
-        "school": _SCHOOL,
-        "sheet_url": _SHEET,
-        "event": "escalation",
-        "recipient_role": "principal",
-        "case": _case(overdue_steps=2),
-        "step": {
-            "title": "Contact the student's parents or caregivers",
-            "role": "dean",
-            "due": "Wed 5 Mar 2025, 15:00",
-            "overdue_for": "2 school days",
-            "level": 2,
-        },
-        "digest": None,
-    },
-    "digest": {
-        "school": _SCHOOL,
-        "sheet_url": _SHEET,
-        "event": "digest",
-        "recipient_role": "principal",
-        "case": None,
-        "step": None,
-        "digest": {
-            "date": "Thu 6 Mar 2025",
-            "open_cases": [
-                _case(overdue_steps=1),
-                _case(id="DI-2025-015", incident_type="Intimate images shared",
-                      priority="Urgent", urgent=True,
-                      next_step="Decide whether to contact Police",
-                      next_due="Thu 6 Mar 2025, 12:00"),
-                _case(id="DI-2025-016", incident_type="Harmful content seen",
-                      priority="Normal", next_step="Record what was seen and where",
-                      next_due="Fri 7 Mar 2025, 15:00"),
-            ],
-            "due_today": [
-                {"case_id": "DI-2025-015", "step": "Decide whether to contact Police",
-                 "due": "12:00", "role": "principal"},
-            ],
-            "overdue": [
-                {"case_id": "DI-2025-014", "step": "Contact the student's parents or "
-                 "caregivers", "due": "Wed 5 Mar 2025, 15:00", "role": "dean",
-                 "priority": "High"},
-            ],
-        },
-    },
-}

@@ -1,4 +1,4 @@
-"""``cli.py run``: a long-lived loop on the ``schedule`` library.
+"""``digital-incidents run``: a long-lived loop on the ``schedule`` library.
 
 A sync every ``worker.interval`` and one at ``worker.digest_at``; one sync at a
 time; a failing sync is logged and retried at the next tick, never killing the

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -130,8 +129,7 @@ def run(ctx: click.Context) -> None:
 
     digest_at = local_clock_time(config.worker.digest_at, config.school.timezone, datetime.now().astimezone())
     runner = Runner(one_sync, config.worker.interval, digest_at)
-    signal.signal(signal.SIGINT, runner.stop)
-    signal.signal(signal.SIGTERM, runner.stop)
+    runner.handle_signals()
     click.echo(f"digital-incidents {__version__}: syncing {storage.describe()} every {config.worker.interval}; "
                "Ctrl-C to stop")
     runner.run()

@@ -66,5 +66,5 @@ def check_layout(snapshot: Snapshot, config: Config) -> None:
     """Stop before planning when a tab, column or form question is missing."""
     problems = layout_problems(snapshot)
     if problems:
-        raise SheetLayoutError("; ".join(problems) + ". Run `python cli.py setup` to create or repair the tabs.")
+        raise SheetLayoutError("; ".join(problems) + ". Run `digital-incidents setup` to create or repair the tabs.")
     check_form_columns(snapshot.responses, config.form)

@@ -9,7 +9,11 @@ calendar of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
+import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
@@ -41,8 +45,13 @@ class Runner:
     ) -> None:
         self.sync = sync
         self.scheduler = scheduler or schedule.Scheduler()
-        self.stop_event = threading.Event()
-        self.wait = wait or self.stop_event.wait
+        self.stopping = False
+        # A signal handler must not take a lock the interrupted code may hold (Event.set()
+        # can deadlock against Event.wait() in the same thread), so a stop wakes the loop
+        # through a pipe instead: writing a byte is safe anywhere.
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self.wait = wait or self._wait_for_stop
         self.max_wait = max_wait
         self.lock = threading.Lock()
         self.runs = 0
@@ -69,15 +78,28 @@ class Runner:
             self.lock.release()
 
     def stop(self, *_: object) -> None:
-        self.stop_event.set()
+        self.stopping = True
+        with contextlib.suppress(OSError):  # the pipe is full: a wake-up is already pending
+            os.write(self._wake_write, b"\0")
+
+    def handle_signals(self) -> None:
+        """SIGINT and SIGTERM stop the loop. The signal may land on any thread, so Python is also
+        told to write to the wake-up pipe, which interrupts the main thread's wait at once."""
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.set_wakeup_fd(self._wake_write)
+
+    def _wait_for_stop(self, seconds: float) -> bool:
+        readable, _, _ = select.select([self._wake_read], [], [], seconds)
+        return bool(readable) or self.stopping
 
     def run(self) -> None:
         log.info("worker loop started")
         self.tick()
-        while not self.stop_event.is_set():
+        while not self.stopping:
             self.scheduler.run_pending()
             idle = self.scheduler.idle_seconds
             pause = self.max_wait if idle is None else min(max(idle, 0.0), self.max_wait)
-            if self.wait(pause) or self.stop_event.is_set():
+            if self.wait(pause) or self.stopping:
                 break
         log.info("worker loop stopped after %d sync(s)", self.runs)

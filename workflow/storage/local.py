@@ -170,7 +170,7 @@ class LocalWorkbookStorage:
         if title is None:
             raise SheetLayoutError(
                 f"Workbook {self.path} has no tab {spec.title!r}: "
-                f"run `python cli.py -c {self.config_path} setup` to add it"
+                f"run `digital-incidents -c {self.config_path} setup` to add it"
             )
         return _Tab(self, spec, workbook[title])
 
@@ -304,7 +304,7 @@ class LocalWorkbookStorage:
     def _require_file(self) -> None:
         if not self.path.exists():
             raise SheetLayoutError(
-                f"Workbook {self.path} does not exist: run `python cli.py -c {self.config_path} setup` to create it"
+                f"Workbook {self.path} does not exist: run `digital-incidents -c {self.config_path} setup` to create it"
             )
 
     def _open(self, read_only: bool) -> Workbook:
@@ -376,7 +376,7 @@ class _Tab:
         if normalise(column) not in self.positions:
             raise SheetLayoutError(
                 f"Tab {self.sheet.title} of {self.storage.path} has no column {column!r}: "
-                f"run `python cli.py -c {self.storage.config_path} setup` to add it"
+                f"run `digital-incidents -c {self.storage.config_path} setup` to add it"
             )
 
     def rows(self) -> RowIndex:

@@ -151,7 +151,7 @@ class _Tab:
                 if value is None or value == "":
                     continue
                 raise SheetLayoutError(
-                    f'tab "{self.title}" has no column "{column}" ({what}); run `python cli.py setup` '
+                    f'tab "{self.title}" has no column "{column}" ({what}); run `digital-incidents setup` '
                     "to add the missing columns"
                 )
             cells[position] = value
@@ -348,7 +348,7 @@ class GoogleSheetStorage:
         if tab is None or tab.spec is None:
             spec_title = next((s.title for s in WORKER_TABS if s.logical == logical), logical)
             raise SheetLayoutError(
-                f'tab "{spec_title}" is missing from {self.describe()}: run `python cli.py setup` to create it'
+                f'tab "{spec_title}" is missing from {self.describe()}: run `digital-incidents setup` to create it'
             )
         return tab
 

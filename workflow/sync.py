@@ -112,7 +112,8 @@ class Marker:
         self.pending[notification_id] = failure
         if failure is not None:
             self.failures[notification_id] = failure
-            log.warning("notification %s not sent: %s", notification_id, failure.error)
+            log.log(logging.WARNING if failure.permanent else logging.DEBUG,  # an outage: said once, by the transport
+                    "notification %s not sent: %s", notification_id, failure.error)
         else:
             self.sent += 1
             self.unmarked_sent += 1

@@ -613,3 +613,15 @@ def test_checklist_required_must_be_a_boolean(tmp_path: Path) -> None:
 def test_checklist_with_no_steps(tmp_path: Path) -> None:
     message = error_for(tmp_path, EXAMPLE + "\n[checklist]\nsteps = []\n")
     assert "checklist.steps is empty" in message
+
+
+def test_delivery_keys_default_and_range(tmp_path: Path, make_config: MakeConfig) -> None:
+    config = make_config()
+    assert config.email.mark_every == 20 and config.worker.time_budget == timedelta(minutes=5)
+    tuned = make_config(replace={"mark_every": "5", "time_budget": '"90s"'})
+    assert tuned.email.mark_every == 5 and tuned.worker.time_budget == timedelta(seconds=90)
+    for value, expected in [("0", "email.mark_every is 0; allowed: 1 to 1000"),
+                            ("1001", "email.mark_every is 1001; allowed: 1 to 1000"),
+                            ('"20"', "email.mark_every must be whole number")]:
+        assert expected in make_error(tmp_path, make_config, replace={"mark_every": value})
+    assert "worker.time_budget" in make_error(tmp_path, make_config, replace={"time_budget": '"0m"'})

@@ -10,9 +10,16 @@ from workflow.book import Book, Tab
 from workflow.config import Config
 from workflow.model import CellValue, ChangeSet, Failure
 from workflow.phases import Context
-from workflow.phases.heartbeat import LAST_ERROR, LAST_ERROR_AT, LAST_SYNC, VERSION, heartbeat, marks_for
+from workflow.phases.heartbeat import (
+    LAST_ERROR,
+    LAST_ERROR_AT,
+    LAST_SYNC,
+    VERSION,
+    failure_message,
+    heartbeat,
+    marks_for,
+)
 from workflow.phases.outbox import Delivery
-from workflow.plan import Plan
 from workflow.records import Setting
 from workflow.schema import CELL_LIMIT
 
@@ -57,31 +64,41 @@ def test_a_new_version_and_an_old_error_are_written(config: Config) -> None:
     assert settings_written(book) == {VERSION: __version__, LAST_SYNC: NOW, LAST_ERROR: ""}
 
 
-def plan(*deliveries: Delivery, worker_rows: dict[str, int] | None = None) -> Plan:
-    return Plan(ChangeSet(), list(deliveries), worker_rows=worker_rows or {})
-
-
-def test_marks_for_a_clean_send(config: Config) -> None:
+def test_marks_for_a_clean_send() -> None:
     sent = Delivery("n-1", "a@school.example", "new_case", {}, 0, 4)
-    marks = marks_for(plan(sent), {}, NOW.replace(microsecond=5), config)
+    marks = marks_for([sent], {}, NOW.replace(microsecond=5))
     assert [(u.tab, u.key, u.row, u.cells) for u in marks.updates] == [
         ("notifications", "n-1", 4, {"Status": "sent", "Attempts": 1, "Sent at": NOW, "Error": ""})]
     assert marks.appends == {}
 
 
-def test_marks_for_failures_retry_then_fail_and_set_last_error(config: Config) -> None:
+def test_a_transient_failure_never_spends_an_attempt_however_often(config: Config) -> None:
     retry = Delivery("n-1", "a@school.example", "new_case", {}, 0, 4)
-    last_try = Delivery("n-2", "b@school.example", "new_case", {}, config.email.max_attempts - 1, -1)
+    many = Delivery("n-2", "b@school.example", "new_case", {}, config.email.max_attempts + 3, -1)
     failures = {"n-1": Failure("451 busy", permanent=False), "n-2": Failure("451 busy", permanent=False)}
-    marks = marks_for(plan(retry, last_try, worker_rows={LAST_ERROR: 7}), failures, NOW, config)
+    error = failure_message(failures)
+    marks = marks_for([retry, many], failures, NOW, {LAST_ERROR: 7}, error)
     cells = {u.key: u.cells for u in marks.updates}
-    assert cells["n-1"] == {"Status": "queued", "Attempts": 1, "Error": "451 busy"}
-    assert cells["n-2"]["Status"] == "failed"
+    assert cells["n-1"] == {"Status": "queued", "Error": "451 busy"}
+    assert cells["n-2"] == {"Status": "queued", "Error": "451 busy"}   # Attempts untouched
     assert cells[LAST_ERROR] == {"Value": "2 email(s) not sent (they stay queued and are retried): 451 busy"}
     assert marks.appends == {"worker": [{"Setting": LAST_ERROR_AT, "Value": NOW}]}
 
 
-def test_a_permanent_failure_is_failed_at_once(config: Config) -> None:
+def test_a_permanent_failure_is_failed_at_once_and_said_so() -> None:
     gone = Delivery("n-1", "gone@school.example", "new_case", {}, 0, 0)
-    marks = marks_for(plan(gone), {"n-1": Failure("550 no such user", permanent=True)}, NOW, config)
-    assert marks.updates[0].cells["Status"] == "failed"
+    failures = {"n-1": Failure("refused permanently by the mail server: 550 no such user", permanent=True),
+                "n-2": Failure("mail server unreachable", permanent=False)}
+    marks = marks_for([gone], failures, NOW)
+    assert marks.updates[0].cells == {"Status": "failed", "Attempts": 1,
+                                      "Error": "refused permanently by the mail server: 550 no such user"}
+    assert failure_message(failures) == (
+        "1 email(s) not sent (they stay queued and are retried): mail server unreachable; "
+        "1 email(s) not sent and marked failed (not retried): "
+        "refused permanently by the mail server: 550 no such user")
+
+
+def test_only_the_deliveries_given_are_marked_and_no_error_without_one() -> None:
+    one = Delivery("n-1", "a@school.example", "new_case", {}, 0, 4)
+    marks = marks_for([one], {"n-1": None, "n-9": None}, NOW, {LAST_ERROR: 7})
+    assert [u.key for u in marks.updates] == ["n-1"] and marks.appends == {}

@@ -7,6 +7,7 @@ tests change the file with openpyxl between load() and commit() the way Excel wo
 from __future__ import annotations
 
 import csv
+import errno
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, Table, row_key
 from workflow.schema import CASES, CHECKLIST, WORKER_TABS
-from workflow.storage import open_storage
+from workflow.storage import local, open_storage
 from workflow.storage.cells import DATETIME_FORMAT, XLSX_TEXT_LIMIT
 from workflow.storage.local import LocalWorkbookStorage
 
@@ -643,7 +644,7 @@ def test_interrupted_save_keeps_the_old_workbook(ready: LocalWorkbookStorage, mo
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(StorageError, match="disk on fire"):
+    with pytest.raises(TemporaryFailure, match="disk on fire"):
         commit_appends(ready, "cases", [{"Case ID": "C-2"}])
     monkeypatch.undo()
 
@@ -651,6 +652,66 @@ def test_interrupted_save_keeps_the_old_workbook(ready: LocalWorkbookStorage, mo
     assert temp_files(ready.path.parent) == []
     table = ready.load().tab("cases")
     assert [table.value(r, "Case ID") for r in range(len(table.rows))] == ["C-1"]
+
+
+def test_a_full_disk_is_temporary_names_the_file_and_leaves_no_temp_file(
+        ready: LocalWorkbookStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    before = ready.path.read_bytes()
+
+    def disk_full(workbook: Workbook, stream) -> None:
+        stream.write(b"PK\x03\x04 half a zip")  # a partial temp file, as a full disk leaves it
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(local, "_dump", disk_full)
+    with pytest.raises(TemporaryFailure) as raised:
+        commit_appends(ready, "cases", [{"Case ID": "C-2"}])
+    message = str(raised.value)
+    assert str(ready.path) in message and "No space left on device" in message and "\n" not in message
+    assert raised.value.exit_code == 75
+    monkeypatch.undo()
+    assert ready.path.read_bytes() == before and temp_files(ready.path.parent) == []
+    commit_appends(ready, "cases", [{"Case ID": "C-2"}])   # space again: it goes through
+    assert len(ready.load().tab("cases").rows) == 2
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400])
+def test_a_read_only_workbook_is_refused_never_replaced(ready: LocalWorkbookStorage, mode: int) -> None:
+    """os.replace would swap a read-only file happily (only the folder must be writable), and
+    root ignores permissions: the file's write bits are honoured explicitly."""
+    before = ready.path.read_bytes()
+    os.chmod(ready.path, mode)
+    try:
+        with pytest.raises(StorageError, match=r"incidents\.xlsx is read-only \(the file") as raised:
+            commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+        assert raised.value.exit_code == 1
+        assert ready.path.read_bytes() == before and stat.S_IMODE(ready.path.stat().st_mode) == mode
+        assert temp_files(ready.path.parent) == []
+    finally:
+        os.chmod(ready.path, 0o644)
+
+
+def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    storage = LocalWorkbookStorage(make_config(folder, folder / "incidents.xlsx"))
+    storage.setup(RESPONSE_HEADERS)
+    os.chmod(folder, 0o555)
+    try:
+        with pytest.raises(StorageError, match="its folder"):
+            commit_appends(storage, "cases", [{"Case ID": "C-1"}])
+        assert temp_files(folder) == []
+    finally:
+        os.chmod(folder, 0o755)
+
+
+def test_a_read_only_file_system_is_a_user_error(ready: LocalWorkbookStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only_fs(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(local.tempfile, "mkstemp", read_only_fs)
+    with pytest.raises(StorageError, match="Read-only file system"):
+        commit_appends(ready, "cases", [{"Case ID": "C-1"}])
 
 
 def test_locked_workbook_is_a_temporary_failure(ready: LocalWorkbookStorage, monkeypatch: pytest.MonkeyPatch) -> None:

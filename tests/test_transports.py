@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -155,6 +155,76 @@ def test_smtp_4xx_is_temporary_and_others_continue(server: Server) -> None:
     }
     assert "451" in report.failures["n-1"].error
     assert server.handler.delivered_to == ["ok@kowhai.school.nz"]
+
+
+@dataclass
+class Judging(Recorder):
+    """Refuses at DATA (the message itself) or at MAIL FROM (the sender), by marker."""
+
+    data_reply: dict[str, str] = field(default_factory=dict)    # recipient -> reply at DATA
+    mail_reply: str = ""                                         # reply at MAIL FROM
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.data_reply:
+                return self.data_reply[rcpt]
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture()
+def judging() -> Iterator[Server]:
+    handler = Judging()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield Server(handler, port)
+    finally:
+        controller.stop()
+
+
+def test_smtp_5xx_at_data_fails_that_message_for_good_and_4xx_waits(judging: Server) -> None:
+    handler = judging.handler
+    assert isinstance(handler, Judging)
+    handler.data_reply.update({"spam@kowhai.school.nz": "554 5.7.1 content rejected",
+                               "later@kowhai.school.nz": "451 4.3.0 try again later"})
+    outcomes: list[tuple[str, Failure | None]] = []
+    report = SmtpTransport(judging.config(), environ={}).send(
+        [make_outgoing("n-1", "spam@kowhai.school.nz"), make_outgoing("n-2", "later@kowhai.school.nz"),
+         make_outgoing("n-3", "ok@kowhai.school.nz")], lambda nid, failure: outcomes.append((nid, failure)))
+    assert report.sent == 1 and handler.delivered_to == ["ok@kowhai.school.nz"]
+    assert report.failures["n-1"] == Failure(
+        "refused permanently by the mail server: 554 5.7.1 content rejected", permanent=True)
+    assert report.failures["n-2"].permanent is False and "451" in report.failures["n-2"].error
+    # each outcome was told as it happened, in order
+    assert outcomes == [("n-1", report.failures["n-1"]), ("n-2", report.failures["n-2"]), ("n-3", None)]
+
+
+@pytest.mark.parametrize("reply", ["550 5.7.1 sender not allowed", "530 5.7.0 authentication required",
+                                   "451 4.7.1 sender greylisted"])
+def test_smtp_a_refused_sender_is_the_setups_fault_everything_waits(judging: Server, reply: str) -> None:
+    handler = judging.handler
+    assert isinstance(handler, Judging)
+    handler.mail_reply = reply
+    report = SmtpTransport(judging.config(), environ={}).send(
+        [make_outgoing("n-1", "a@kowhai.school.nz"), make_outgoing("n-2", "b@kowhai.school.nz")])
+    assert report.sent == 0 and set(report.failures) == {"n-1", "n-2"}
+    assert {f.permanent for f in report.failures.values()} == {False}
+    assert reply.split()[0] in report.failures["n-2"].error and "sender" in report.failures["n-2"].error
+
+
+def test_smtp_login_required_at_rcpt_is_not_the_addresss_fault(server: Server) -> None:
+    server.handler.refuse["a@kowhai.school.nz"] = "530 5.7.0 Authentication required"
+    report = SmtpTransport(server.config(), environ={}).send(
+        [make_outgoing("n-1", "a@kowhai.school.nz"), make_outgoing("n-2", "b@kowhai.school.nz")])
+    assert report.sent == 0 and {f.permanent for f in report.failures.values()} == {False}
+    assert "asks for a login" in report.failures["n-1"].error
 
 
 def test_smtp_each_send_reports_only_its_own_failures(server: Server) -> None:

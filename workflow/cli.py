@@ -8,8 +8,12 @@ runs the same commands. Only this module turns the package's errors into message
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,13 +100,44 @@ def sync(ctx: click.Context, dry_run: bool, now_text: str | None, as_json: bool)
 
     config = get_config(ctx)
     now = parse_now(now_text, config)
-    result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
-                      dry_run=dry_run)
+    with stop_on_sigterm() as stopping:
+        result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
+                          dry_run=dry_run, should_stop=stopping.is_set)
     click.echo(json.dumps(result.as_dict(), sort_keys=True) if as_json else result.summary())
+    for note in result.notes():
+        click.echo(f"Note: {note}", err=True)
     for error in result.errors:
         click.echo(f"Warning: {error}", err=True)
-    if result.errors:
-        ctx.exit(TEMPORARY_FAILURE)
+    if result.exit_code:
+        ctx.exit(result.exit_code)
+
+
+class StopFlag:
+    """Set from a signal handler, read between two emails (no lock: safe in a handler)."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def set(self, *_: object) -> None:
+        self.stopping = True
+
+    def is_set(self) -> bool:
+        return self.stopping
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[StopFlag]:
+    """While a sync runs, SIGTERM asks it to stop sending (between two emails), mark what went
+    and leave the rest queued; the previous handler comes back afterwards."""
+    stopping = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping          # signals can only be handled on the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, stopping.set)
+    try:
+        yield stopping
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()
@@ -124,8 +159,11 @@ def run(ctx: click.Context) -> None:
     transport = make_transport(config.email, config.path.parent)
 
     def one_sync() -> None:
-        result = run_sync(config, storage, transport, datetime.now(config.school.timezone))
-        log.log(logging.WARNING if result.failed else logging.INFO, "%s", result.summary())
+        result = run_sync(config, storage, transport, datetime.now(config.school.timezone),
+                          should_stop=lambda: runner.stopping)
+        log.log(logging.WARNING if result.exit_code else logging.INFO, "%s", result.summary())
+        for note in result.notes():
+            log.warning("%s", note)
 
     digest_at = local_clock_time(config.worker.digest_at, config.school.timezone, datetime.now().astimezone())
     runner = Runner(one_sync, config.worker.interval, digest_at)

@@ -58,7 +58,8 @@ class EmailConfig:
     reporter_domains: tuple[str, ...]
     smtp: SmtpConfig
     details_roles: tuple[str, ...] = ()   # roles whose emails may carry names and narrative
-    max_attempts: int = 5                 # after this many failed sends a notification is "failed"
+    max_attempts: int = 5                 # kept for old configs; see config.example.toml
+    mark_every: int = 20                  # record delivery results after at most this many emails
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class CalendarConfig:
 class WorkerConfig:
     interval: timedelta
     digest_at: time
+    time_budget: timedelta = timedelta(minutes=5)  # a sync stops sending after this long
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     worker = WorkerConfig(
         interval=_duration(worker_s, "interval", "2m"),
         digest_at=_clock(worker_s, "digest_at", "07:30"),
+        time_budget=_duration(worker_s, "time_budget", "5m"),
     )
     escalate_to = worker_s.texts("escalate_to", ("principal",))
     digest_to = worker_s.texts("digest_to", ("principal", "pastoral_lead"))
@@ -403,6 +406,9 @@ def _email(section: _Section, base: Path) -> EmailConfig:
     max_attempts = section.get("max_attempts", int, 5)
     if max_attempts < 1:
         raise section.fail("max_attempts", f"is {max_attempts}; allowed: 1 or more")
+    mark_every = section.get("mark_every", int, 20)
+    if not 1 <= mark_every <= 1000:
+        raise section.fail("mark_every", f"is {mark_every}; allowed: 1 to 1000")
     config = EmailConfig(
         transport=transport,
         outbox_dir=_resolve(base, section.text("outbox_dir", "outbox")),
@@ -411,6 +417,7 @@ def _email(section: _Section, base: Path) -> EmailConfig:
         smtp=smtp,
         details_roles=details_roles,
         max_attempts=max_attempts,
+        mark_every=mark_every,
     )
     section.done()
     return config

@@ -2,10 +2,16 @@
 
 Like Django's mail backends, a transport takes a batch and reports per message:
 ``send()`` returns a ``SendReport`` — how many were delivered, and a short
-``Failure`` for each of the rest (permanent = retrying will not help) — so one
-bad address never blocks the other alerts. Only problems with the setup itself (a missing password variable)
-raise. Errors and logs carry notification IDs, codes and counts — never message
-bodies or passwords.
+``Failure`` for each of the rest — so one bad address never blocks the other alerts.
+Each outcome is also handed to ``on_result`` as soon as it is known, so the caller can
+record what went while the batch is still going (a crash then resends little).
+
+Only a permanent refusal of *this* message — a 5xx for its recipient at RCPT, or a 5xx
+for it at DATA (or a message that cannot be encoded at all) — is ``permanent``. Everything
+else is transient and waits for a later run: connection errors, timeouts, 4xx replies, a
+refused login, a refused sender, a full disk in the outbox. Only problems with the setup
+itself (a missing password variable) raise. Errors and logs carry notification IDs, codes
+and counts — never message bodies or passwords.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import re
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -40,17 +46,32 @@ class Outgoing:
     message: EmailMessage
 
 
+ResultHook = Callable[[str, "Failure | None"], None]
+"""Told each message's outcome as soon as it is known: (notification ID, None = delivered)."""
+
+
 @dataclass
 class SendReport:
     """What one ``send`` did: how many messages went, and why each of the others did not."""
 
     sent: int = 0
     failures: dict[str, Failure] = field(default_factory=dict)   # notification ID -> why
+    on_result: ResultHook | None = None
+
+    def delivered(self, notification_id: str) -> None:
+        self.sent += 1
+        if self.on_result is not None:
+            self.on_result(notification_id, None)
+
+    def failed(self, notification_id: str, failure: Failure) -> None:
+        self.failures[notification_id] = failure
+        if self.on_result is not None:
+            self.on_result(notification_id, failure)
 
 
 @runtime_checkable
 class Transport(Protocol):
-    def send(self, outgoing: Iterable[Outgoing]) -> SendReport: ...
+    def send(self, outgoing: Iterable[Outgoing], on_result: ResultHook | None = None) -> SendReport: ...
 
     def check(self) -> None: ...
 
@@ -104,8 +125,9 @@ class OutboxTransport:
             raise
         return target
 
-    def send(self, outgoing: Iterable[Outgoing]) -> SendReport:
-        report = SendReport()
+    def send(self, outgoing: Iterable[Outgoing], on_result: ResultHook | None = None) -> SendReport:
+        """Write each message; a file-system error (full disk, permissions) is transient."""
+        report = SendReport(on_result=on_result)
         items = _nonempty(outgoing)
         if items is None:
             return report
@@ -115,22 +137,25 @@ class OutboxTransport:
             error = _short(f"outbox folder {self.folder} cannot be created: "
                            f"{exc.strerror or exc}")
             for item in items:
-                report.failures[item.notification_id] = Failure(error, permanent=False)
+                report.failed(item.notification_id, Failure(error, permanent=False))
             log.warning("outbox: %d messages not written: folder unavailable", len(report.failures))
             return report
         for item in items:
             try:
                 self._write(item)
-            except (OSError, ValueError, TypeError) as exc:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                report.failures[item.notification_id] = Failure(
-                    _short(f"could not write to outbox {self.folder}: {reason}"),
-                    permanent=False,
-                )
-                log.warning("outbox: notification %s not written: %s", item.notification_id,
-                            reason)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                log.warning("outbox: notification %s not written: %s", item.notification_id, reason)
+                report.failed(item.notification_id, Failure(
+                    _short(f"could not write to outbox {self.folder}: {reason}"), permanent=False))
                 continue
-            report.sent += 1
+            except (ValueError, TypeError) as exc:  # the message itself cannot be encoded
+                log.warning("outbox: notification %s cannot be written: %s", item.notification_id,
+                            type(exc).__name__)
+                report.failed(item.notification_id, Failure(
+                    _short(f"message cannot be written: {type(exc).__name__}"), permanent=True))
+                continue
+            report.delivered(item.notification_id)
         log.info("outbox: wrote %d of %d messages", report.sent, report.sent + len(report.failures))
         return report
 
@@ -153,7 +178,8 @@ class OutboxTransport:
 
 
 class _Unreachable(Exception):
-    """The connection failed or dropped: every remaining message waits for next run."""
+    """The session cannot go on (connection failed or dropped, sender refused): every
+    remaining message waits for the next run."""
 
 
 class _AuthFailed(Exception):
@@ -161,6 +187,7 @@ class _AuthFailed(Exception):
 
 
 SECURITY = ("starttls", "ssl", "none")
+AUTH_CODES = (530, 535, 538)   # "authentication required / invalid": a setup problem, never the address
 AUTH_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")   # best first, as smtplib orders them
 
 
@@ -282,8 +309,8 @@ class SmtpTransport:
                 f"mail server {self._where} login failed ({_short(exc, password)}) — {hint}"
             ) from None
 
-    def send(self, outgoing: Iterable[Outgoing]) -> SendReport:
-        report = SendReport()
+    def send(self, outgoing: Iterable[Outgoing], on_result: ResultHook | None = None) -> SendReport:
+        report = SendReport(on_result=on_result)
         items = _nonempty(outgoing)
         if items is None:
             return report
@@ -291,9 +318,11 @@ class SmtpTransport:
         try:
             smtp = self._connect(password)
         except (_Unreachable, _AuthFailed) as exc:
+            # An outage or a refused login is the admin's to fix, never the alert's fault:
+            # every message stays queued, and no attempt is spent.
             error = _short(exc, password)
             for item in items:
-                report.failures[item.notification_id] = Failure(error, permanent=False)
+                report.failed(item.notification_id, Failure(error, permanent=False))
             log.warning("smtp: %d messages not sent: %s", len(report.failures), error)
             return report
         healthy = True
@@ -312,18 +341,19 @@ class SmtpTransport:
             except _Unreachable as exc:
                 error = _short(exc, password)
                 before = len(report.failures)
+                log.warning("smtp: session ended: %s", error)
                 for rest in itertools.chain([item], items):
-                    report.failures[rest.notification_id] = Failure(error, permanent=False)
-                log.warning("smtp: connection lost; %d messages not sent", len(report.failures) - before)
+                    report.failed(rest.notification_id, Failure(error, permanent=False))
+                log.warning("smtp: %d messages not sent", len(report.failures) - before)
                 return False
             if failure is None:
-                report.sent += 1
+                report.delivered(item.notification_id)
             else:
-                report.failures[item.notification_id] = failure
                 log.warning("smtp: notification %s not sent (%s): %s",
                             item.notification_id,
                             "permanent" if failure.permanent else "will retry",
                             failure.error)
+                report.failed(item.notification_id, failure)
         return True
 
     def _send_one(self, smtp: smtplib.SMTP, item: Outgoing, password: str) -> Failure | None:
@@ -333,26 +363,26 @@ class SmtpTransport:
         except smtplib.SMTPRecipientsRefused as exc:
             if not exc.recipients:
                 return Failure("message has no recipients (empty To)", permanent=True)
-            codes = sorted({code for code, _ in exc.recipients.values()})
-            if 421 in codes:
-                raise _Unreachable(
-                    f"mail server unreachable: {self._where} closed the connection (421)"
-                ) from None
-            details = "; ".join(
-                f"{code} {_decode(text)}" for code, text in list(exc.recipients.values())[:2]
-            )
-            temporary = bool(codes) and all(400 <= code < 500 for code in codes)
-            return Failure(_short(f"recipient refused by mail server: {details}", password),
-                           permanent=not temporary)
+            replies = list(exc.recipients.values())
+            return self._refusal("recipient", [code for code, _ in replies],
+                                 "; ".join(f"{code} {_decode(text)}" for code, text in replies[:2]), password)
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code == 552:  # MAIL FROM with SIZE: this message is too big, for good
+                return self._refusal("message", [552], f"552 {_decode(exc.smtp_error)}", password)
+            raise _Unreachable(
+                f"mail server {self._where} refused the sender {exc.sender!r} "
+                f"({exc.smtp_code} {_decode(exc.smtp_error)}) — check [email] sender and "
+                "[email.smtp] username; the emails stay queued"
+            ) from None
+        except smtplib.SMTPDataError as exc:
+            return self._refusal("message", [exc.smtp_code], f"{exc.smtp_code} {_decode(exc.smtp_error)}",
+                                 password)
         except smtplib.SMTPResponseException as exc:
-            # sender refused, data refused, or any other coded reply
-            if exc.smtp_code == 421:
-                raise _Unreachable(
-                    f"mail server unreachable: {self._where} closed the connection "
-                    f"({exc.smtp_code} {_decode(exc.smtp_error)})"
-                ) from None
-            text = f"mail server refused the message: {exc.smtp_code} {_decode(exc.smtp_error)}"
-            return Failure(_short(text, password), permanent=exc.smtp_code >= 500)
+            # any other coded reply (HELO, RSET, …) is about the session, not this message
+            raise _Unreachable(
+                f"mail server unreachable: {self._where} answered "
+                f"{exc.smtp_code} {_decode(exc.smtp_error)}"
+            ) from None
         except smtplib.SMTPServerDisconnected as exc:
             raise _Unreachable(
                 f"mail server unreachable: connection to {self._where} lost ({exc or 'closed'})"
@@ -368,12 +398,29 @@ class SmtpTransport:
             ) from None
         except (ValueError, TypeError, UnicodeError) as exc:
             # e.g. no recipients, or a header the server cannot take: resending won't help
-            return Failure(_short(f"message cannot be sent: {exc}", password), permanent=True)
+            return Failure(_short(f"message cannot be sent, for good: {exc}", password), permanent=True)
         if refused:
             # Accepted for some recipients; a retry would duplicate it for the others.
             log.warning("smtp: notification %s accepted but %d recipients refused",
                         item.notification_id, len(refused))
         return None
+
+    def _refusal(self, what: str, codes: list[int], details: str, password: str) -> Failure:
+        """A coded refusal of this recipient or this message: 5xx is permanent (the email is
+        marked failed); 4xx is temporary (it stays queued). A 421 ends the session, and a
+        5xx that asks for a login (530/535/538) is the setup's fault, not the address's."""
+        if 421 in codes:
+            raise _Unreachable(f"mail server unreachable: {self._where} closed the session ({details})")
+        if any(code in AUTH_CODES for code in codes):
+            raise _Unreachable(
+                f"mail server {self._where} asks for a login ({details}) — check [email.smtp] "
+                "username and the password in its environment variable; the emails stay queued"
+            )
+        if codes and all(500 <= code < 600 for code in codes):
+            return Failure(_short(f"refused permanently by the mail server: {details}", password),
+                           permanent=True)
+        return Failure(_short(f"{what} refused for now by the mail server: {details}", password),
+                       permanent=False)
 
     def check(self) -> None:
         """Connect and log in once, so `check` finds bad settings before a real alert."""

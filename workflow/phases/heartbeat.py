@@ -1,26 +1,24 @@
 """Heartbeat: the Worker tab tells leaders the worker is alive, which version, and what failed.
 
 ``Last successful sync`` is written when a sync changed something, or hourly when
-idle (so an idle sync usually writes nothing). After sending, ``marks_for`` turns
-the transport's failures into the notification marks and ``Last error`` rows.
+idle (so an idle sync usually writes nothing). While sending, ``marks_for`` turns
+each batch of outcomes into the notification marks, and at the end the ``Last error`` rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..book import Book
-from ..config import Config
 from ..model import CellValue, ChangeSet, Failure, cell_text
 from ..records import Notification, Setting, some_cells, to_cells
 from ..schema import MAIL_FAILED, MAIL_QUEUED, MAIL_SENT
 from . import Context
 
 if TYPE_CHECKING:
-    from ..plan import Plan
     from .outbox import Delivery
 
 HEARTBEAT_EVERY = timedelta(hours=1)
@@ -41,32 +39,52 @@ def heartbeat(book: Book, ctx: Context, changes_pending: bool) -> None:
 
 
 def failure_message(failures: Mapping[str, Failure]) -> str:
-    first = next(iter(failures.values())).error
-    return f"{len(failures)} email(s) not sent (they stay queued and are retried): {first}"
+    """What went wrong, in the words that match what the rows now say."""
+    waiting = [f.error for f in failures.values() if not f.permanent]
+    refused = [f.error for f in failures.values() if f.permanent]
+    parts = []
+    if waiting:
+        parts.append(f"{len(waiting)} email(s) not sent (they stay queued and are retried): {waiting[0]}")
+    if refused:
+        parts.append(f"{len(refused)} email(s) not sent and marked failed (not retried): {refused[0]}")
+    return "; ".join(parts)
 
 
-def marks_for(plan: Plan, failures: Mapping[str, Failure], now: datetime, config: Config) -> ChangeSet:
-    """After sending: each delivery marked sent or failed, and any failure in Last error."""
+def marks_for(deliveries: Iterable[Delivery], failures: Mapping[str, Failure | None], now: datetime,
+              worker_rows: Mapping[str, int] | None = None, error: str = "") -> ChangeSet:
+    """After sending some emails: each one marked (absent from ``failures`` = it went), and
+    ``error`` (when given) in the Worker tab's Last error rows."""
     marks = ChangeSet()
     stamp = now.replace(microsecond=0)
-    for delivery in plan.deliveries:
+    for delivery in deliveries:
         marks.update("notifications", delivery.notification_id, delivery.row,
-                     mark(delivery, failures.get(delivery.notification_id), config.email.max_attempts, stamp))
-    if failures:
-        values: tuple[tuple[str, CellValue], ...] = ((LAST_ERROR, failure_message(failures)), (LAST_ERROR_AT, stamp))
-        for setting, value in values:
-            row = plan.worker_rows.get(setting, -1)
-            if row >= 0:
-                marks.update("worker", setting, row, some_cells(Setting, value=value))
-            else:
-                marks.append("worker", to_cells(Setting(setting, value)))
+                     mark(delivery, failures.get(delivery.notification_id), stamp))
+    if error:
+        set_settings(marks, worker_rows or {}, {LAST_ERROR: error, LAST_ERROR_AT: stamp})
     return marks
 
 
-def mark(delivery: Delivery, failure: Failure | None, max_attempts: int, stamp: datetime) -> dict[str, CellValue]:
-    """A notification's cells after one attempt: sent, queued for a retry, or failed for good."""
-    attempts = delivery.attempts + 1
+def before_sending(worker_rows: Mapping[str, int], now: datetime) -> ChangeSet:
+    """The heartbeat written before sending when the plan wrote nothing: it proves the sheet
+    (or the disk) takes writes before an email goes out that would then be unmarkable."""
+    return set_settings(ChangeSet(), worker_rows, {LAST_SYNC: now.replace(microsecond=0)})
+
+
+def set_settings(changes: ChangeSet, worker_rows: Mapping[str, int], values: Mapping[str, CellValue]) -> ChangeSet:
+    for setting, value in values.items():
+        row = worker_rows.get(setting, -1)
+        if row >= 0:
+            changes.update("worker", setting, row, some_cells(Setting, value=value))
+        else:
+            changes.append("worker", to_cells(Setting(setting, value)))
+    return changes
+
+
+def mark(delivery: Delivery, failure: Failure | None, stamp: datetime) -> dict[str, CellValue]:
+    """A notification's cells after one try: sent, failed for good (a permanent refusal), or
+    still queued with the reason in Error — a transient failure never spends an attempt."""
     if failure is None:
-        return some_cells(Notification, status=MAIL_SENT, attempts=attempts, sent_at=stamp, error="")
-    status = MAIL_FAILED if failure.permanent or attempts >= max_attempts else MAIL_QUEUED
-    return some_cells(Notification, status=status, attempts=attempts, error=failure.error[:500])
+        return some_cells(Notification, status=MAIL_SENT, attempts=delivery.attempts + 1, sent_at=stamp, error="")
+    if failure.permanent:
+        return some_cells(Notification, status=MAIL_FAILED, attempts=delivery.attempts + 1, error=failure.error[:500])
+    return some_cells(Notification, status=MAIL_QUEUED, error=failure.error[:500])

@@ -14,6 +14,8 @@ Excel window that was opened before the worker's write would overwrite it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import stat
@@ -21,7 +23,7 @@ import tempfile
 from copy import copy
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.formatting.rule import FormulaRule
@@ -34,7 +36,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.dimensions import ColumnDimension
 from openpyxl.worksheet.worksheet import Worksheet
 
-from ..errors import SheetLayoutError, StorageError, TemporaryFailure
+from ..errors import DigitalIncidentsError, SheetLayoutError, StorageError, TemporaryFailure
 from ..model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
 from ..schema import (
     BY_LOGICAL,
@@ -323,39 +325,76 @@ class LocalWorkbookStorage:
         """Write a temp file beside the workbook, fsync it, then os.replace it into place.
 
         ``stamp`` is the file as it was when opened: if someone saved it since, nothing is
-        written and the next run retries with their edits included.
+        written and the next run retries with their edits included. A read-only workbook is
+        refused (exit 1); a full disk or any other write error is temporary (exit 75). Either
+        way the previous workbook is untouched and the temp file is removed.
         """
         target = self.path.resolve() if self.path.exists() else self.path
         folder = target.parent
+        self._require_writable(target if stamp is not None else None, folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             mode = stat.S_IMODE(os.stat(target).st_mode) if stamp is not None else _new_file_mode()
             handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         except OSError as exc:
-            raise StorageError(f"Cannot write workbook {self.path}: {exc}") from exc
+            raise self._write_error(exc) from exc
+        replaced = False
         try:
             with os.fdopen(handle, "wb") as stream:
-                workbook.save(stream)
-                stream.flush()
-                os.fsync(stream.fileno())
+                _dump(workbook, stream)
             os.chmod(temp, mode)  # mkstemp makes 0600; leaders must keep their access
             if stamp is not None and self._stamp() != stamp:
                 raise TemporaryFailure(
                     f"Workbook {self.path} was changed by someone else while the worker was "
                     "writing it; nothing was written, the next run will retry"
                 )
-            os.replace(temp, target)
-        except BaseException as exc:
-            Path(temp).unlink(missing_ok=True)
-            if isinstance(exc, PermissionError):
+            try:
+                os.replace(temp, target)
+            except PermissionError as exc:   # Windows: the file is open in Excel
                 raise TemporaryFailure(
                     f"Cannot replace workbook {self.path} ({exc}); if it is open in Excel, "
                     "close it; the next run will retry"
                 ) from exc
-            if isinstance(exc, OSError):
-                raise StorageError(f"Cannot write workbook {self.path}: {exc}") from exc
-            raise
+            replaced = True
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        finally:
+            if not replaced:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
         _fsync_folder(folder)
+
+    def _require_writable(self, target: Path | None, folder: Path) -> None:
+        """Refuse to replace a workbook (or write into a folder) marked read-only.
+
+        ``os.replace`` needs only the folder to be writable, so it would silently replace a
+        file marked read-only; and root (a container, a careless cron job) passes every
+        permission check. So the write bits are honoured explicitly, as well as os.access.
+        """
+        for path, what in ((target, "the file"), (folder, "its folder")):
+            if path is None or not path.exists():
+                continue
+            if not stat.S_IMODE(os.stat(path).st_mode) & 0o222 or not os.access(path, os.W_OK):
+                raise StorageError(
+                    f"Workbook {self.path} is read-only ({what} {path} is not writable): nothing was "
+                    "written. Make it writable for the worker's user (e.g. chmod u+w), or point "
+                    "[sheet] path at a writable copy"
+                )
+
+    def _write_error(self, exc: OSError) -> DigitalIncidentsError:
+        """A write that failed: permissions and read-only file systems are the admin's to fix
+        (exit 1); anything else — a full disk, an I/O error — is temporary (exit 75)."""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return StorageError(
+                f"Cannot write workbook {self.path}: {reason}. Nothing was written; make the file "
+                "and its folder writable for the worker's user"
+            )
+        return TemporaryFailure(
+            f"Cannot save workbook {self.path}: {reason}. Nothing was written (the previous "
+            "workbook is intact); the next run will retry" + (
+                " — free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "")
+        )
 
 
 class _Tab:
@@ -575,6 +614,14 @@ def _new_file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def _dump(workbook: Workbook, stream: BinaryIO) -> None:
+    """The low-level write of a save: the whole workbook, flushed and fsynced (a full disk
+    shows up here, as OSError ENOSPC)."""
+    workbook.save(stream)
+    stream.flush()
+    os.fsync(stream.fileno())
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -1,6 +1,7 @@
 """Load and commit on Google: one read per load, one atomic batchUpdate per commit.
 
-Request budget (SPEC): a sync costs at most three Sheets requests, and an idle sync writes nothing.
+Request budget (SPEC, README "Budgets"): a load, a commit, and one commit per batch of marks
+while sending; an idle sync writes nothing.
 
 * ``load()`` is ONE ``spreadsheets.get`` with ``includeGridData``, a ``ranges`` entry per tab
   (the responses tab and every worker tab) and a ``fields`` mask that keeps only the

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .config import Config, load_config, resolve_config_path
-from .errors import DigitalIncidentsError
+from .errors import DigitalIncidentsError, TemporaryFailure
+
+if TYPE_CHECKING:
+    from .lock import SyncLock
 
 log = logging.getLogger(__name__)
 TEMPORARY_FAILURE = 75
@@ -53,6 +56,13 @@ def get_config(ctx: click.Context) -> Config:
     if "config" not in obj:
         obj["config"] = load_config(resolve_config_path(obj.get("config_path")))
     return obj["config"]
+
+
+def sync_lock(config: Config, what: str, wait: timedelta | None = None) -> SyncLock:
+    """The lock that keeps two syncs of one sheet apart (workflow/lock.py); enter it with ``with``."""
+    from .lock import SyncLock, lock_path
+
+    return SyncLock(lock_path(config), config.worker.lock_wait if wait is None else wait, what=what)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -96,8 +106,12 @@ def sync(ctx: click.Context, dry_run: bool, now_text: str | None, as_json: bool)
 
     config = get_config(ctx)
     now = parse_now(now_text, config)
-    result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
-                      dry_run=dry_run)
+    with sync_lock(config, "sync") as lock:
+        if not lock.held:
+            click.echo(json.dumps({"skipped": lock.busy_message()}) if as_json else lock.busy_message())
+            return
+        result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
+                          dry_run=dry_run)
     click.echo(json.dumps(result.as_dict(), sort_keys=True) if as_json else result.summary())
     for error in result.errors:
         click.echo(f"Warning: {error}", err=True)
@@ -124,7 +138,12 @@ def run(ctx: click.Context) -> None:
     transport = make_transport(config.email, config.path.parent)
 
     def one_sync() -> None:
-        result = run_sync(config, storage, transport, datetime.now(config.school.timezone))
+        """A tick never waits for a sync started by cron or by hand: it skips, and the next tick runs."""
+        with sync_lock(config, "sync", wait=timedelta(0)) as lock:
+            if not lock.held:
+                log.warning("%s", lock.busy_message())
+                return
+            result = run_sync(config, storage, transport, datetime.now(config.school.timezone))
         log.log(logging.WARNING if result.failed else logging.INFO, "%s", result.summary())
 
     digest_at = local_clock_time(config.worker.digest_at, config.school.timezone, datetime.now().astimezone())
@@ -149,7 +168,10 @@ def setup(ctx: click.Context) -> None:
 
     config = get_config(ctx)
     storage = open_storage(config)
-    changes = storage.setup(response_headers(config))
+    with sync_lock(config, "setup") as lock:
+        if not lock.held:  # run by hand: say so and fail, rather than report a setup that did not happen
+            raise TemporaryFailure(lock.busy_message().replace("the next run does its work", "run setup again"))
+        changes = storage.setup(response_headers(config))
     for line in changes:
         click.echo(f"  {line}")
     click.echo(f"{storage.describe()}: " + (f"{len(changes)} change(s)" if changes else "already set up"))
@@ -221,7 +243,11 @@ def digest(ctx: click.Context, send: bool, now_text: str | None) -> None:
     if not send:
         click.echo(digest_preview(storage.load(), config, now))
         return
-    result = run_sync(config, storage, make_transport(config.email, config.path.parent), now, force_digest=True)
+    with sync_lock(config, "digest") as lock:
+        if not lock.held:
+            click.echo(lock.busy_message())
+            return
+        result = run_sync(config, storage, make_transport(config.email, config.path.parent), now, force_digest=True)
     click.echo(result.summary())
 
 

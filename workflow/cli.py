@@ -203,21 +203,52 @@ def check(ctx: click.Context) -> None:
     click.echo("all checks passed")
 
 
+def parse_max_age(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
+    """--max-age: a duration like the config's, with the config's range."""
+    if value is None:
+        return None
+    from .config import DURATION_PATTERN, MIN_HEALTH_AGE, WHY_MIN_HEALTH_AGE
+
+    match = DURATION_PATTERN.match(value)
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    age = timedelta(**{unit[match[2]]: int(match[1])}) if match and len(match[1]) < 7 else None
+    if age is None or not MIN_HEALTH_AGE <= age <= timedelta(days=7):
+        raise click.BadParameter(f"{value!r}: allowed: a duration like '90m' or '2h', from 61m to 7d"
+                                 f"{WHY_MIN_HEALTH_AGE}")
+    return age
+
+
 @cli.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Show deadlines as of this time.")
+@click.option("--health", is_flag=True,
+              help="For monitoring: exit 1 with one line per problem when the last successful sync or a queued "
+                   "email is older than --max-age, or an alert about an open Urgent case failed; else exit 0.")
+@click.option("--max-age", "max_age", metavar="DURATION", callback=parse_max_age,
+              help="With --health: the bound (default: [worker] health_max_age, 90m).")
 @click.pass_context
-def status(ctx: click.Context, now_text: str | None) -> None:
+def status(ctx: click.Context, now_text: str | None, health: bool, max_age: timedelta | None) -> None:
     """Open cases and overdue steps, as a table (reads only; writes nothing).
 
     \b
     Example:
       digital-incidents -c demo/config.toml status
+      digital-incidents -c config.toml status --health    # exit 0 healthy, 1 unhealthy (one line per problem)
     """
     from .report import status_table
     from .storage import open_storage
 
     config = get_config(ctx)
-    click.echo(status_table(open_storage(config).load(), config, parse_now(now_text, config)))
+    snapshot = open_storage(config).load()
+    now = parse_now(now_text, config)
+    if not health:
+        click.echo(status_table(snapshot, config, now))
+        return
+    from .health import assess
+
+    verdict = assess(snapshot, now, max_age or config.worker.health_max_age)
+    for line in verdict.lines():
+        click.echo(line)
+    ctx.exit(0 if verdict.healthy else 1)
 
 
 @cli.command()

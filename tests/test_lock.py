@@ -7,6 +7,7 @@ reached the real SMTP server, so a resend under the same Message-ID or file name
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,14 +121,17 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 
 
 def test_a_lock_file_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
     with pytest.raises(StorageError, match=r"cannot open the lock file .*\[worker\] lock_file"):
-        SyncLock(tmp_path / "missing-folder" / "x.lock").acquire()
+        SyncLock(tmp_path / "a-file" / "x.lock").acquire()
+    with SyncLock(tmp_path / "new-folder" / "x.lock") as made:  # made, like the workbook's folder
+        assert made.held
 
 
 def test_lock_file_sits_by_the_workbook_or_the_config(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(config_text(tmp_path), encoding="utf-8")
-    assert lock_path(load_config(path)) == tmp_path / "incidents.xlsx.lock"
+    assert lock_path(load_config(path)) == tmp_path.resolve() / "incidents.xlsx.lock"
     path.write_text(config_text(tmp_path, backend="google", spreadsheet_id="abc"), encoding="utf-8")
     assert lock_path(load_config(path)) == tmp_path / "config.toml.lock"
     path.write_text(config_text(tmp_path).replace(
@@ -171,6 +175,8 @@ def test_sync_and_digest_do_nothing_while_another_sync_runs(tmp_path: Path, smtp
     workbook = tmp_path / "incidents.xlsx"
     before = workbook.read_bytes()
     with SyncLock(tmp_path / "incidents.xlsx.lock", what="sync"):
+        as_json = invoke(path, "sync", "--json", "--now", NOW)
+        assert as_json.exit_code == 0 and json.loads(as_json.output)["skipped"].startswith(BUSY)
         for args in (("sync", "--now", NOW), ("digest", "--send", "--now", NOW)):
             result = invoke(path, *args)
             assert result.exit_code == 0, result.output
@@ -244,9 +250,9 @@ def make_site(backend: str, folder: Path, emulator: SheetsEmulator) -> Site:
 
 
 def race(site: Site, stagger: float, env: dict[str, str]) -> None:
-    """One trial: two new responses, then two syncs ``stagger`` seconds apart; check, record problems."""
-    add_responses(site.path, site.emulator, site.responses, 2)
-    site.responses += 2
+    """One trial: a new response, then two syncs ``stagger`` seconds apart; check, record problems."""
+    add_responses(site.path, site.emulator, site.responses, 1)
+    site.responses += 1
     command = [sys.executable, str(ROOT / "cli.py"), "-c", str(site.path), "sync", "--now", NOW]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     threading.Event().wait(stagger)
@@ -310,4 +316,4 @@ def test_two_syncs_started_together_or_staggered_never_duplicate(
     print(f"{backend}: {TRIALS} trials, {contended} contended, {emails} emails, {len(problems)} duplicate(s)")
     assert problems == []
     assert contended >= 2, "the trials never overlapped: they prove nothing about the lock"
-    assert emails >= 2 * TRIALS
+    assert emails >= TRIALS

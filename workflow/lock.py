@@ -1,4 +1,4 @@
-"""One sync at a time: an OS file lock held for the whole of a sync (SPEC: guarantees 1 and 2).
+"""One sync at a time: an OS file lock held for the whole of a sync.
 
 Two syncs that overlap (cron starting while a slow sync still sends, or ``run`` beside cron)
 would both open the same new cases and send every alert twice. ``flock`` on a lock file
@@ -44,8 +44,9 @@ def lock_path(config: Config) -> Path:
     """The lock file that serialises syncs of this config's sheet."""
     if config.worker.lock_file is not None:
         return config.worker.lock_file
-    if config.sheet.backend == "local":
-        return config.sheet.path.with_name(config.sheet.path.name + ".lock")
+    if config.sheet.backend == "local":  # the real file: two configs may reach it through a symlink
+        workbook = config.sheet.path.resolve()
+        return workbook.with_name(workbook.name + ".lock")
     return config.path.with_name(config.path.name + ".lock")
 
 
@@ -93,6 +94,8 @@ class SyncLock:
         self.held = False
 
     def _open(self) -> int:
+        """Read-write, made if missing (with its folder, as setup makes the workbook's)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o664)
         except PermissionError:
@@ -125,7 +128,8 @@ class SyncLock:
         text = f"pid {os.getpid()}, {self.what} since {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z}\n"
         with contextlib.suppress(OSError):
             os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, text.encode(), 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            os.write(self.fd, text.encode())
 
     def holder(self) -> str:
         """The running sync as its lock file describes it ("" if unknown)."""

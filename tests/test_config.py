@@ -221,7 +221,7 @@ def test_section_that_is_not_a_table(tmp_path: Path) -> None:
         ("port", "70000", "email.smtp.port is 70000; allowed: 1 to 65535"),
         ("port", "0", "email.smtp.port is 0; allowed: 1 to 65535"),
         ("timeout", '"30"', "email.smtp.timeout must be"),
-        ("max_attempts", "0", "email.max_attempts is 0; allowed: 1 or more"),
+        ("max_attempts", "0", "email.max_attempts is 0; allowed: 1 to 100"),
         ("max_attempts", '"5"', "email.max_attempts must be whole number"),
         ("reporter_domains", '"school.example"', "email.reporter_domains must be list"),
         ("principal", '"principal@school.example"', "contacts.principal must be list"),
@@ -427,7 +427,7 @@ def test_closed_dates_and_ranges(make_config: MakeConfig) -> None:
 # -- worker ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["0m", "2 minutes", "often", "-5m", "1.5h"])
+@pytest.mark.parametrize("value", ["2 minutes", "often", "-5m", "1.5h"])
 def test_bad_interval(tmp_path: Path, make_config: MakeConfig, value: str) -> None:
     message = make_error(tmp_path, make_config, replace={"interval": f'"{value}"'})
     assert f"worker.interval is {value!r}; allowed: a whole number and a unit" in message
@@ -440,6 +440,93 @@ def test_bad_interval(tmp_path: Path, make_config: MakeConfig, value: str) -> No
 )
 def test_good_interval(make_config: MakeConfig, value: str, expected: timedelta) -> None:
     assert make_config(replace={"interval": f'"{value}"'}).worker.interval == expected
+
+
+# -- ranges: every number and duration, with the key and the range in the message ----------
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("timeout", "0", "email.smtp.timeout is 0; allowed: more than 0 to 600"),
+        ("timeout", "-1", "email.smtp.timeout is -1; allowed: more than 0 to 600"),
+        ("timeout", "nan", "email.smtp.timeout is nan; allowed: more than 0 to 600"),
+        ("timeout", "inf", "email.smtp.timeout is inf; allowed: more than 0 to 600"),
+        ("timeout", "-inf", "email.smtp.timeout is -inf; allowed"),
+        ("timeout", "601", "email.smtp.timeout is 601; allowed: more than 0 to 600"),
+        ("port", "-25", "email.smtp.port is -25; allowed: 1 to 65535"),
+        ("max_attempts", "-3", "email.max_attempts is -3; allowed: 1 to 100"),
+        ("max_attempts", "1000", "email.max_attempts is 1000; allowed: 1 to 100"),
+        ("max_attempts", "nan", "email.max_attempts must be whole number, not nan"),
+        ("retry_seconds", "nan", "sheet.retry_seconds is nan; allowed: more than 0, at most 600"),
+        ("retry_seconds", "inf", "sheet.retry_seconds is inf; allowed: more than 0, at most 600"),
+        ("retry_seconds", "0", "sheet.retry_seconds is 0; allowed: more than 0, at most 600"),
+        ("interval", '"0m"', "worker.interval is '0m'; allowed: from 10s to 1d"),
+        ("interval", '"5s"', "worker.interval is '5s'; allowed: from 10s to 1d"),
+        ("interval", '"2d"', "worker.interval is '2d'; allowed: from 10s to 1d"),
+        ("interval", '"99999999999999999999d"', "worker.interval is '99999999999999999999d'; allowed"),
+        ("lock_wait", '"2h"', "worker.lock_wait is '2h'; allowed: from 0s to 1h"),
+        ("lock_wait", '"-1s"', "worker.lock_wait is '-1s'; allowed: a whole number and a unit"),
+        ("health_max_age", '"15m"', "worker.health_max_age is '15m'; allowed: from 61m to 7d (an idle sync"),
+        ("health_max_age", '"8d"', "worker.health_max_age is '8d'; allowed: from 61m to 7d"),
+        ("Urgent", '"99999 hours"', "checklist.steps[1].due.Urgent is '99999 hours'; allowed: at most 8784 hours"),
+    ],
+)
+def test_numbers_out_of_range(tmp_path: Path, make_config: MakeConfig, key: str, value: str, expected: str) -> None:
+    text = config_for_range(tmp_path, key, value)
+    message = error_for(tmp_path, text)
+    assert expected in message, message
+
+
+def config_for_range(tmp_path: Path, key: str, value: str) -> str:
+    if key == "Urgent":   # a checklist override: the first step's Urgent deadline
+        steps = tomllib.loads((ROOT / "workflow" / "data" / "checklist.toml").read_text(encoding="utf-8"))["steps"]
+        first = steps[0]
+        due = ", ".join(f'{p} = "{r}"' for p, r in first["due"].items() if p != "Urgent")
+        return EXAMPLE + (f'\n[[checklist.steps]]\nid = "{first["id"]}"\ntitle = "t"\nrole = "{first["role"]}"\n'
+                          f"due = {{ Urgent = {value}, {due} }}\n")
+    return re.sub(rf"(?m)^{key} = [^#\n]*", f"{key} = {value}  ", EXAMPLE, count=1)
+
+
+@pytest.mark.parametrize(
+    "key, value, attribute, expected",
+    [
+        ("timeout", "0.5", ("email", "smtp", "timeout"), 0.5),
+        ("port", "65535", ("email", "smtp", "port"), 65535),
+        ("max_attempts", "1", ("email", "max_attempts"), 1),
+        ("interval", '"10s"', ("worker", "interval"), timedelta(seconds=10)),
+        ("lock_wait", '"0s"', ("worker", "lock_wait"), timedelta(0)),
+        ("lock_wait", '"90s"', ("worker", "lock_wait"), timedelta(seconds=90)),
+        ("health_max_age", '"2h"', ("worker", "health_max_age"), timedelta(hours=2)),
+    ],
+)
+def test_numbers_at_the_edges_of_their_range(tmp_path: Path, key: str, value: str,
+                                             attribute: tuple[str, ...], expected: object) -> None:
+    found: object = load_text(tmp_path, config_for_range(tmp_path, key, value))
+    for name in attribute:
+        found = getattr(found, name)
+    assert found == expected
+
+
+def test_health_bound_outlasts_the_idle_heartbeat() -> None:
+    from workflow.config import MIN_HEALTH_AGE
+    from workflow.phases.heartbeat import HEARTBEAT_EVERY
+
+    assert MIN_HEALTH_AGE > HEARTBEAT_EVERY
+
+
+@pytest.mark.parametrize("command", ["sync", "check", "status"])
+def test_a_bad_timeout_stops_every_command_with_one_line(tmp_path: Path, command: str) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    path = tmp_path / "config.toml"
+    path.write_text(config_for_range(tmp_path, "timeout", "nan"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-c", str(path), command])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "email.smtp.timeout is nan" in result.output and "Traceback" not in result.output
 
 
 def test_bad_digest_at(tmp_path: Path, make_config: MakeConfig) -> None:

@@ -14,15 +14,18 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .config import Config, load_config, resolve_config_path
-from .errors import DigitalIncidentsError
+from .errors import DigitalIncidentsError, TemporaryFailure
+
+if TYPE_CHECKING:
+    from .lock import SyncLock
 
 log = logging.getLogger(__name__)
 TEMPORARY_FAILURE = 75
@@ -57,6 +60,13 @@ def get_config(ctx: click.Context) -> Config:
     if "config" not in obj:
         obj["config"] = load_config(resolve_config_path(obj.get("config_path")))
     return obj["config"]
+
+
+def sync_lock(config: Config, what: str, wait: timedelta | None = None) -> SyncLock:
+    """The lock that keeps two syncs of one sheet apart (workflow/lock.py); enter it with ``with``."""
+    from .lock import SyncLock, lock_path
+
+    return SyncLock(lock_path(config), config.worker.lock_wait if wait is None else wait, what=what)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -100,9 +110,13 @@ def sync(ctx: click.Context, dry_run: bool, now_text: str | None, as_json: bool)
 
     config = get_config(ctx)
     now = parse_now(now_text, config)
-    with stop_on_sigterm() as stopping:
-        result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
-                          dry_run=dry_run, should_stop=stopping.is_set)
+    with sync_lock(config, "sync") as lock:
+        if not lock.held:
+            click.echo(json.dumps({"skipped": lock.busy_message()}) if as_json else lock.busy_message())
+            return
+        with stop_on_sigterm() as stopping:
+            result = run_sync(config, open_storage(config), make_transport(config.email, config.path.parent), now,
+                              dry_run=dry_run, should_stop=stopping.is_set)
     click.echo(json.dumps(result.as_dict(), sort_keys=True) if as_json else result.summary())
     for note in result.notes():
         click.echo(f"Note: {note}", err=True)
@@ -159,8 +173,13 @@ def run(ctx: click.Context) -> None:
     transport = make_transport(config.email, config.path.parent)
 
     def one_sync() -> None:
-        result = run_sync(config, storage, transport, datetime.now(config.school.timezone),
-                          should_stop=lambda: runner.stopping)
+        """A tick never waits for a sync started by cron or by hand: it skips, and the next tick runs."""
+        with sync_lock(config, "sync", wait=timedelta(0)) as lock:
+            if not lock.held:
+                log.warning("%s", lock.busy_message())
+                return
+            result = run_sync(config, storage, transport, datetime.now(config.school.timezone),
+                              should_stop=lambda: runner.stopping)
         log.log(logging.WARNING if result.exit_code else logging.INFO, "%s", result.summary())
         for note in result.notes():
             log.warning("%s", note)
@@ -187,7 +206,10 @@ def setup(ctx: click.Context) -> None:
 
     config = get_config(ctx)
     storage = open_storage(config)
-    changes = storage.setup(response_headers(config))
+    with sync_lock(config, "setup") as lock:
+        if not lock.held:  # run by hand: say so and fail, rather than report a setup that did not happen
+            raise TemporaryFailure(lock.busy_message().replace("the next run does its work", "run setup again"))
+        changes = storage.setup(response_headers(config))
     for line in changes:
         click.echo(f"  {line}")
     click.echo(f"{storage.describe()}: " + (f"{len(changes)} change(s)" if changes else "already set up"))
@@ -219,21 +241,52 @@ def check(ctx: click.Context) -> None:
     click.echo("all checks passed")
 
 
+def parse_max_age(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
+    """--max-age: a duration like the config's, with the config's range."""
+    if value is None:
+        return None
+    from .config import DURATION_PATTERN, MIN_HEALTH_AGE, WHY_MIN_HEALTH_AGE
+
+    match = DURATION_PATTERN.match(value)
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    age = timedelta(**{unit[match[2]]: int(match[1])}) if match and len(match[1]) < 7 else None
+    if age is None or not MIN_HEALTH_AGE <= age <= timedelta(days=7):
+        raise click.BadParameter(f"{value!r}: allowed: a duration like '90m' or '2h', from 61m to 7d"
+                                 f"{WHY_MIN_HEALTH_AGE}")
+    return age
+
+
 @cli.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Show deadlines as of this time.")
+@click.option("--health", is_flag=True,
+              help="For monitoring: exit 1 with one line per problem when the last successful sync or a queued "
+                   "email is older than --max-age, or an alert about an open Urgent case failed; else exit 0.")
+@click.option("--max-age", "max_age", metavar="DURATION", callback=parse_max_age,
+              help="With --health: the bound (default: [worker] health_max_age, 90m).")
 @click.pass_context
-def status(ctx: click.Context, now_text: str | None) -> None:
+def status(ctx: click.Context, now_text: str | None, health: bool, max_age: timedelta | None) -> None:
     """Open cases and overdue steps, as a table (reads only; writes nothing).
 
     \b
     Example:
       digital-incidents -c demo/config.toml status
+      digital-incidents -c config.toml status --health    # exit 0 healthy, 1 unhealthy (one line per problem)
     """
     from .report import status_table
     from .storage import open_storage
 
     config = get_config(ctx)
-    click.echo(status_table(open_storage(config).load(), config, parse_now(now_text, config)))
+    snapshot = open_storage(config).load()
+    now = parse_now(now_text, config)
+    if not health:
+        click.echo(status_table(snapshot, config, now))
+        return
+    from .health import assess
+
+    verdict = assess(snapshot, now, max_age or config.worker.health_max_age)
+    for line in verdict.lines():
+        click.echo(line)
+    ctx.exit(0 if verdict.healthy else 1)
 
 
 @cli.command()
@@ -259,7 +312,11 @@ def digest(ctx: click.Context, send: bool, now_text: str | None) -> None:
     if not send:
         click.echo(digest_preview(storage.load(), config, now))
         return
-    result = run_sync(config, storage, make_transport(config.email, config.path.parent), now, force_digest=True)
+    with sync_lock(config, "digest") as lock:
+        if not lock.held:
+            click.echo(lock.busy_message())
+            return
+        result = run_sync(config, storage, make_transport(config.email, config.path.parent), now, force_digest=True)
     click.echo(result.summary())
 
 

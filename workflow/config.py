@@ -8,6 +8,7 @@ config under [form], [triage] and [checklist].
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -75,6 +76,9 @@ class WorkerConfig:
     interval: timedelta
     digest_at: time
     time_budget: timedelta = timedelta(minutes=5)  # a sync stops sending after this long
+    lock_wait: timedelta = timedelta(0)           # how long a sync waits for a running one, then does nothing
+    lock_file: Path | None = None                 # None: next to the workbook (local) or the config (google)
+    health_max_age: timedelta = timedelta(minutes=90)  # `status --health`: older last sync / queued mail = unhealthy
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,12 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+MIN_INTERVAL = timedelta(seconds=10)
+DUE_LIMITS = {"hours": 24 * 366.0, "school_days": 366.0}   # a deadline beyond a year is a typo
+# An idle sync refreshes "Last successful sync" only hourly (phases/heartbeat.HEARTBEAT_EVERY), so a
+# health bound of an hour or less would call a healthy, idle worker stale.
+MIN_HEALTH_AGE = timedelta(hours=1, minutes=1)
+WHY_MIN_HEALTH_AGE = " (an idle sync refreshes the Worker tab's Last successful sync only hourly)"
 
 
 class _Section:
@@ -296,10 +306,16 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     calendar = _calendar(top.section("calendar"))
 
     worker_s = top.section("worker")
+    lock_file = worker_s.text("lock_file", "")
     worker = WorkerConfig(
-        interval=_duration(worker_s, "interval", "2m"),
+        interval=_duration(worker_s, "interval", "2m", minimum=MIN_INTERVAL, maximum=timedelta(days=1)),
         digest_at=_clock(worker_s, "digest_at", "07:30"),
-        time_budget=_duration(worker_s, "time_budget", "5m"),
+        time_budget=_duration(worker_s, "time_budget", "5m", minimum=timedelta(seconds=10),
+                              maximum=timedelta(hours=1)),
+        lock_wait=_duration(worker_s, "lock_wait", "0s", minimum=timedelta(0), maximum=timedelta(hours=1)),
+        lock_file=_resolve(base, lock_file) if lock_file else None,
+        health_max_age=_duration(worker_s, "health_max_age", "90m", minimum=MIN_HEALTH_AGE,
+                                 maximum=timedelta(days=7), why_minimum=WHY_MIN_HEALTH_AGE),
     )
     escalate_to = worker_s.texts("escalate_to", ("principal",))
     digest_to = worker_s.texts("digest_to", ("principal", "pastoral_lead"))
@@ -383,9 +399,7 @@ def _email(section: _Section, base: Path) -> EmailConfig:
     domains = tuple(d.lower().lstrip("@") for d in section.texts("reporter_domains", ()))
     smtp_s = section.section("smtp")
     security = smtp_s.choice("security", ("starttls", "ssl", "none"), "starttls")
-    port = smtp_s.get("port", int, 465 if security == "ssl" else 587)
-    if not 0 < port < 65536:
-        raise smtp_s.fail("port", f"is {port}; allowed: 1 to 65535")
+    port = int(_number(smtp_s, "port", 465 if security == "ssl" else 587, 1, 65535, whole=True))
     password_env = smtp_s.text("password_env", "SMTP_PASSWORD")
     if "password" in smtp_s.data:
         raise smtp_s.fail(
@@ -399,16 +413,12 @@ def _email(section: _Section, base: Path) -> EmailConfig:
         security=security,
         username=smtp_s.text("username", ""),
         password_env=password_env,
-        timeout=float(smtp_s.get("timeout", (int, float), 30)),
+        timeout=float(_number(smtp_s, "timeout", 30, 0, 600, low_open=True)),
     )
     smtp_s.done()
     details_roles = section.texts("details_roles", ())
-    max_attempts = section.get("max_attempts", int, 5)
-    if max_attempts < 1:
-        raise section.fail("max_attempts", f"is {max_attempts}; allowed: 1 or more")
-    mark_every = section.get("mark_every", int, 20)
-    if not 1 <= mark_every <= 1000:
-        raise section.fail("mark_every", f"is {mark_every}; allowed: 1 to 1000")
+    max_attempts = int(_number(section, "max_attempts", 5, 1, 100, whole=True))
+    mark_every = int(_number(section, "mark_every", 20, 1, 1000, whole=True))
     config = EmailConfig(
         transport=transport,
         outbox_dir=_resolve(base, section.text("outbox_dir", "outbox")),
@@ -431,13 +441,40 @@ def _clock(section: _Section, key: str, default: str) -> time:
     return time(int(match[1]), int(match[2]))
 
 
-def _duration(section: _Section, key: str, default: str) -> timedelta:
+def _duration(section: _Section, key: str, default: str, *, minimum: timedelta = timedelta(seconds=1),
+              maximum: timedelta = timedelta(days=1), why_minimum: str = "") -> timedelta:
+    """A duration like "90s" within [minimum, maximum]; the message names the key and the range."""
     value = section.text(key, default, allowed="like '90s', '2m', '1h'")
     match = DURATION_PATTERN.match(value)
-    if not match or int(match[1]) == 0:
+    if not match:
         raise section.fail(key, f"is {value!r}; allowed: a whole number and a unit, like '90s', '2m', '1h'")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
-    return timedelta(**{unit: int(match[1])})
+    amount = int(match[1])
+    duration = timedelta(**{unit: amount}) if amount <= 10**6 else maximum + timedelta(seconds=1)
+    if not minimum <= duration <= maximum:
+        lowest = "0s" if not minimum else _spoken(minimum)
+        raise section.fail(key, f"is {value!r}; allowed: from {lowest} to {_spoken(maximum)}{why_minimum}")
+    return duration
+
+
+def _spoken(duration: timedelta) -> str:
+    """A duration as config spells it: 90s, 61m, 2h, 7d."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _number(section: _Section, key: str, default: float, low: float, high: float, *,
+            whole: bool = False, low_open: bool = False) -> float:
+    """A finite number within its range (TOML allows nan and inf; neither is a timeout)."""
+    value = section.get(key, int if whole else (int, float), default)
+    too_low = value <= low if low_open else value < low
+    if math.isnan(value) or too_low or value > high:
+        lowest = f"more than {low:g}" if low_open else f"{low:g}"
+        raise section.fail(key, f"is {value!r}; allowed: {lowest} to {high:g}")
+    return value
 
 
 def _date(section: _Section, key: str, text: str) -> date:
@@ -579,9 +616,12 @@ def _checklist(section: _Section, rules: tuple[TriageRule, ...]) -> tuple[StepTe
         for priority in PRIORITY_ORDER:
             rule = due_s.text(priority, allowed="like '1h', 'end of day', '2 school days'")
             try:
-                parse_due_rule(rule)
+                kind, amount = parse_due_rule(rule)
             except ValueError as error:
                 raise due_s.fail(priority, str(error)) from None
+            if amount > DUE_LIMITS.get(kind, math.inf):
+                limit = f"{DUE_LIMITS[kind]:g} {kind.replace('_', ' ')}"
+                raise due_s.fail(priority, f"is {rule!r}; allowed: at most {limit}")
             due[priority] = rule
         due_s.done()
         when = step_s.text("when", "")

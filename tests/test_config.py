@@ -195,7 +195,7 @@ def test_unknown_key_names_file_and_key(tmp_path: Path, text: str, key: str) -> 
 
 def test_unknown_key_message_lists_the_known_keys(tmp_path: Path) -> None:
     message = error_for(tmp_path, add_to("[school]", 'colour = "blue"'))
-    assert message.endswith("known keys here: name, sheet_url, timezone")
+    assert message.endswith("known keys here: locale, name, sheet_url, timezone")
 
 
 def test_invalid_role_name_in_contacts(tmp_path: Path) -> None:
@@ -712,3 +712,19 @@ def test_delivery_keys_default_and_range(tmp_path: Path, make_config: MakeConfig
                             ('"20"', "email.mark_every must be whole number")]:
         assert expected in make_error(tmp_path, make_config, replace={"mark_every": value})
     assert "worker.time_budget" in make_error(tmp_path, make_config, replace={"time_budget": '"0m"'})
+
+
+def test_board_lists_default_and_reject_blank_or_repeated_choices(tmp_path: Path) -> None:
+    config = load_text(tmp_path, EXAMPLE)
+    assert config.board.owners == ()
+    assert "No further action" in config.board.outcomes
+    custom = edit("owners = []", 'owners = ["Ms Tane", "Mr Singh"]')
+    assert load_text(tmp_path, custom).board.owners == ("Ms Tane", "Mr Singh")
+    message = error_for(tmp_path, edit("owners = []", 'owners = ["Ms Tane", "ms tane"]'))
+    assert "board.owners" in message and "repeated" in message
+
+
+def test_locale_must_look_like_a_locale(tmp_path: Path) -> None:
+    assert load_text(tmp_path, edit('locale = "en_NZ"', 'locale = "en_US"')).school.locale == "en_US"
+    message = error_for(tmp_path, edit('locale = "en_NZ"', 'locale = "New Zealand"'))
+    assert "school.locale" in message and "en_GB" in message

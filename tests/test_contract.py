@@ -7,6 +7,8 @@ emulator (the real gspread client over loopback), with email going to a real SMT
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -271,3 +273,196 @@ def test_dry_run_writes_and_sends_nothing(site: Site, smtp_server: SmtpServer) -
     result = site.cli("sync", "--dry-run", "--now", NOW)
     assert result.exit_code == 0 and "1 new case" in result.output
     assert site.rows("cases") == before == [] and smtp_server.handler.envelopes == []
+
+
+# -- issue 7: what leaders type is read tolerantly, and what cannot be read is loud -------------------
+
+SAFETY = "Make sure everyone is safe now"
+
+
+def steps_of(site: Site, case_id: str = "DI-2026-0001") -> dict[str, dict[str, Any]]:
+    return {s["Step"]: s for s in site.rows("checklist") if s["Case ID"] == case_id}
+
+
+def log_rows(site: Site, event: str) -> list[dict[str, Any]]:
+    return [r for r in site.rows("log") if r["Event"] == event]
+
+
+def set_step(site: Site, title: str, column: str, value: Any, case_id: str = "DI-2026-0001") -> None:
+    site.set_cell("Checklist", lambda r: (r["Case ID"], r["Step"]) == (case_id, title), column, value)
+
+
+def set_case(site: Site, column: str, value: Any, case_id: str = "DI-2026-0001") -> None:
+    site.set_cell("Cases", lambda r: r["Case ID"] == case_id, column, value)
+
+
+def test_done_saved_as_formulas_counts_as_ticked(site: Site, smtp_server: SmtpServer) -> None:
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    titles = [t for t, s in steps_of(site).items() if s["Status"] != "Not needed"]
+    for title in titles[1:]:
+        set_step(site, title, "Done", "=TRUE()")           # as LibreOffice saves a ticked box
+    set_step(site, titles[0], "Done", "=FALSE()")
+    count = len(smtp_server.handler.envelopes)
+    result = site.cli("sync", "--now", TWO_DAYS_ON)
+    assert result.exit_code == 0, result.output
+    steps = steps_of(site)
+    assert all(steps[t]["Status"] == "Done" and isinstance(steps[t]["Done at"], datetime) for t in titles[1:])
+    assert steps[titles[0]]["Status"] == "Overdue" and steps[titles[0]]["Attention"] in (None, "")
+    reminders = [s for _, s in sent(smtp_server)[count:] if s.startswith("Overdue")]
+    assert reminders and all(titles[0] in s for s in reminders)       # only the step not ticked
+    case = site.rows("cases")[0]
+    assert case["Progress"] == f"{len(titles) - 1} of {len(titles)} steps done" and case["Overdue steps"] == 1
+    assert len(log_rows(site, "step done")) == len(titles) - 1
+
+
+@pytest.mark.parametrize("typed", ["closed", "Resolved"])
+def test_a_case_closed_in_any_words_stops_everything(site: Site, smtp_server: SmtpServer, typed: str) -> None:
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    site.write_config(free_port())                                # mail down: the reminders stay queued
+    assert site.cli("sync", "--now", TWO_DAYS_ON).exit_code == 75
+    queued = [n for n in site.rows("notifications") if n["Status"] == "queued" and n["Case ID"]]
+    assert queued and {n["Event"] for n in queued} == {"overdue", "escalation"}
+    assert site.rows("cases")[0]["Overdue steps"] > 0
+    set_case(site, "Status", typed)
+    site.write_config(smtp_server.port)
+    count = len(smtp_server.handler.envelopes)
+    result = site.cli("sync", "--now", TWO_DAYS_ON)
+    assert result.exit_code == 0, result.output
+    later = [subject for _, subject in sent(smtp_server)[count:]]
+    assert all(subject.startswith("Digital incidents ") for subject in later)   # only the digest goes out
+    count = len(smtp_server.handler.envelopes)
+    cancelled = {n["Notification ID"]: n for n in site.rows("notifications")}
+    assert all(cancelled[n["Notification ID"]]["Status"] == "cancelled" for n in queued)
+    assert {cancelled[n["Notification ID"]]["Error"] for n in queued} == {"case closed"}
+    case = site.rows("cases")[0]
+    assert case["Status"] == typed                                     # the leader's words stay
+    assert (case["Overdue steps"], case["Next step"] or "", case["Progress"]) == (0, "", "Case closed")
+    assert isinstance(case["Closed at"], datetime)
+    assert {s["Status"] for s in steps_of(site).values()} <= {"Case closed", "Not needed"}
+    assert len(log_rows(site, "case closed")) == 1
+    assert site.cli("sync", "--now", "2026-11-30T11:00").exit_code == 0   # days later: still nothing
+    assert all(subject.startswith("Digital incidents ") for _, subject in sent(smtp_server)[count:])
+    assert site.rows("cases")[0]["Closed at"] == case["Closed at"]
+    status = site.cli("status", "--now", "2026-11-30T11:00")
+    assert "DI-2026-0001" not in status.output
+
+
+def test_not_needed_in_lower_case_is_kept_and_never_reminded(site: Site, smtp_server: SmtpServer) -> None:
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    set_step(site, SAFETY, "Status", "not needed")
+    count = len(smtp_server.handler.envelopes)
+    assert site.cli("sync", "--now", TWO_DAYS_ON).exit_code == 0
+    assert steps_of(site)[SAFETY]["Status"] == "Not needed"
+    assert not any(SAFETY in s for _, s in sent(smtp_server)[count:])
+    assert [r["Detail"] for r in log_rows(site, "step not needed")] == [f"{SAFETY!r} marked not needed in Status "
+                                                                        "by a leader"]
+
+
+def test_due_typed_as_text_is_read_and_unreadable_due_is_flagged(site: Site, smtp_server: SmtpServer) -> None:
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    record = "Record all details in the case"
+    set_step(site, SAFETY, "Due", "10/12/2026 9:00")
+    set_step(site, record, "Due", "after the meeting")
+    planned = steps_of(site)[record]["Planned due"]
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    steps = steps_of(site)
+    assert steps[SAFETY]["Due"] == datetime(2026, 12, 10, 9, 0, tzinfo=NZ)   # read day first (en_NZ)
+    assert steps[record]["Due"] == "after the meeting"                     # kept for the leader to fix
+    assert steps[record]["Attention"].startswith("Due: not read as a date, so the planned due")
+    flagged = log_rows(site, "needs attention")
+    row = next(i for i, s in enumerate(site.rows("checklist")) if s["Step"] == record) + 2
+    assert [r["Detail"].split(":")[0] for r in flagged] == [f"Checklist row {row}, column Due"]
+    assert "after the meeting" not in flagged[0]["Detail"] and "10/12/2026 9:00" in flagged[0]["Detail"]
+    assert site.cli("sync", "--now", "2026-12-01T10:00").exit_code == 0     # the planned due counts
+    steps = steps_of(site)
+    assert steps[record]["Status"] == "Overdue" and steps[SAFETY]["Status"] == "Open"
+    assert isinstance(planned, datetime) and len(log_rows(site, "needs attention")) == 1
+    assert site.cli("sync", "--now", "2026-12-10T10:00").exit_code == 0
+    assert steps_of(site)[SAFETY]["Status"] == "Overdue"
+
+
+def test_role_changed_to_a_name_reminds_the_principal_and_is_flagged(site: Site, smtp_server: SmtpServer) -> None:
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    set_step(site, SAFETY, "Role", "Mrs Hēnare")
+    count = len(smtp_server.handler.envelopes)
+    result = site.cli("sync", "--now", TWO_DAYS_ON)
+    assert result.exit_code == 0, result.output
+    reminders = [to for to, s in sent(smtp_server)[count:] if s.startswith("Overdue") and SAFETY in s]
+    assert "principal@school.example" in reminders and "dean@school.example" not in reminders
+    step = steps_of(site)[SAFETY]
+    assert step["Role"] == "Mrs Hēnare" and step["Attention"].startswith("Role: not one of the configured roles")
+    assert "1 row of this case needs attention" in site.rows("cases")[0]["Attention"]
+    flagged = log_rows(site, "needs attention")
+    assert len(flagged) == 1 and ", column Role: " in flagged[0]["Detail"] and "Hēnare" not in flagged[0]["Detail"]
+    status = site.cli("status", "--now", TWO_DAYS_ON)
+    assert "Needs a leader's attention (1)" in status.output and "Role" in status.output
+    check = site.cli("check")
+    assert "WARNING  needs a leader's attention: DI-2026-0001" in check.output
+    digests = [m.get_body(("plain",)).get_content() for m in smtp_server.handler.messages()
+               if m["Subject"].startswith("Digital incidents ")]
+    assert digests and "NEEDS A LEADER'S ATTENTION" in digests[-1] and "column Role" not in digests[-1]
+    assert "Role: not one of the configured roles" in digests[-1]
+    assert site.cli("sync", "--now", TWO_DAYS_ON).exit_code == 0
+    assert len(log_rows(site, "needs attention")) == 1                 # not again every sync
+    set_step(site, SAFETY, "Role", "Pastoral lead")
+    assert site.cli("sync", "--now", TWO_DAYS_ON).exit_code == 0
+    step = steps_of(site)[SAFETY]
+    assert step["Role"] == "pastoral_lead" and step["Attention"] in (None, "")
+    assert len(log_rows(site, "attention resolved")) == 1
+
+
+def test_priority_raised_by_hand_retimes_and_tells_new_roles_once(site: Site, smtp_server: SmtpServer) -> None:
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    assert site.rows("cases")[0]["Priority"] == "Normal"
+    set_case(site, "Priority", "urgent")
+    count = len(smtp_server.handler.envelopes)
+    assert site.cli("sync", "--now", "2026-11-25T09:30").exit_code == 0
+    case = site.rows("cases")[0]
+    assert (case["Priority"], case["Seen priority"], case["Priority set by"]) == ("Urgent", "Urgent", "leader")
+    steps = steps_of(site)
+    assert steps[SAFETY]["Due"] == datetime(2026, 11, 25, 10, 0, tzinfo=NZ) == steps[SAFETY]["Planned due"]
+    assert {s["Priority"] for s in steps.values()} == {"Urgent"}
+    told = sent(smtp_server)[count:]
+    assert sorted(to for to, _ in told) == ["counsellor@school.example", "principal@school.example"]
+    assert {s for _, s in told} == {"[URGENT] Digital incident DI-2026-0001 is now Urgent"}
+    assert [r["Detail"] for r in log_rows(site, "priority changed")] == [
+        "Normal → Urgent by a leader; 7 open step(s) re-timed"]
+    assert site.cli("sync", "--now", "2026-11-25T09:35").exit_code == 0
+    assert len(smtp_server.handler.envelopes) == count + 2              # once
+    site.edit_response(0, response("2026-11-25T09:40", what="It has calmed down"))
+    assert site.cli("sync", "--now", "2026-11-25T09:45").exit_code == 0
+    assert site.rows("cases")[0]["Priority"] == "Urgent"                 # a leader's priority stays
+
+
+def test_ticks_survive_a_libreoffice_save(tmp_path: Path, smtp_server: SmtpServer, emulator: SheetsEmulator,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    site = Site("local", tmp_path, smtp_server.port, emulator, monkeypatch)
+    site.add(response("2026-11-25T09:00"))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    titles = [t for t, s in steps_of(site).items() if s["Status"] != "Not needed"]
+    for title in titles:
+        set_step(site, title, "Done", True)
+    path = site.config.sheet.path
+    out = tmp_path / "saved"
+    done = subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+                           "--convert-to", "xlsx", "--outdir", str(out), str(path)],
+                          capture_output=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    shutil.copy(out / path.name, path)
+    stored = {c.value for c in openpyxl.load_workbook(path)["Checklist"]["G"][1:] if c.value is not None}
+    result = site.cli("sync", "--now", TWO_DAYS_ON)
+    assert result.exit_code == 0, result.output
+    steps = steps_of(site)
+    assert all(steps[t]["Status"] == "Done" for t in titles), stored
+    assert "=TRUE()" in stored or True in stored    # LibreOffice stores ticks as =TRUE() formulas
+    assert site.rows("cases")[0]["Progress"] == "Ready to close"
+    assert not [s for _, s in sent(smtp_server) if s.startswith("Overdue")]

@@ -247,7 +247,7 @@ def test_case_context_details_role_without_answers_gets_no_details(make_config: 
 def test_case_context_blank_case(config: Config) -> None:
     context = case_context(Case(), config, "principal", None)
     assert context == {
-        "id": "", "incident_type": "", "priority": "", "urgent": False, "status": "", "received": "",
+        "id": "", "incident_type": "", "priority": "", "urgent": False, "status": "Open", "received": "",
         "next_step": "", "next_due": "", "overdue_steps": 0, "details": None,
     }
 

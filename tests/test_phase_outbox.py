@@ -41,7 +41,8 @@ def queued(event: str, case_id: str = CASE_ID, step: str = "", level: int = 0, t
 def book_with(*notifications: Notification, status: str = "Open") -> Book:
     book = Book()
     book.add_case(Case(case_id=CASE_ID, priority="High", status=status),
-                  [Step(CASE_ID, "Safety", role="pastoral_lead", due=MON_9 - timedelta(minutes=30), status="Overdue")])
+                  [Step(case_id=CASE_ID, title="Safety", role="pastoral_lead", due=MON_9 - timedelta(minutes=30),
+                        status="Overdue")])
     for notification in notifications:
         book.notifications.add(notification)
     return book
@@ -58,7 +59,12 @@ def test_record_notices_adds_queued_rows(config: Config) -> None:
 def test_cancel_reasons() -> None:
     open_case, closed = Case(case_id=CASE_ID, status="Open"), Case(case_id=CASE_ID, status="Closed")
     assert cancel_reason(queued("overdue"), closed, TODAY) == "case closed"
-    assert cancel_reason(queued("new_case"), closed, TODAY) == ""
+    assert cancel_reason(queued("new_case"), closed, TODAY) == "case closed"     # every email about it…
+    assert cancel_reason(queued("priority_changed"), Case(case_id=CASE_ID, status="withdrawn"), TODAY) == \
+        "case withdrawn"
+    assert cancel_reason(queued("acknowledgement"), closed, TODAY) == ""         # …but the reporter's thanks
+    assert cancel_reason(queued("new_case"), Case(case_id=CASE_ID, status="Resolved"), TODAY) == "case closed"
+    assert cancel_reason(queued("overdue"), Case(case_id=CASE_ID, status="no idea"), TODAY) == ""
     assert cancel_reason(queued("overdue"), open_case, TODAY) == ""
     assert cancel_reason(queued("new_case"), None, TODAY) == "case row not found"
     yesterday = queued("digest", case_id=f"digest-{TODAY - timedelta(days=1)}")

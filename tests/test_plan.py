@@ -173,12 +173,13 @@ def test_ticking_every_step_makes_case_ready_to_close(config: Config) -> None:
         row[done] = True
     sheet.sync(config, MON_9 + timedelta(hours=2))
     case = sheet.records("cases")[0]
-    assert case["Status"] == "Ready to close" and case["Overdue steps"] == 0
+    assert case["Progress"] == "Ready to close" and case["Status"] == "Open" and case["Overdue steps"] == 0
     assert all(isinstance(s["Done at"], datetime) for s in sheet.records("checklist"))
     # unticking one required step puts it back to Open
     sheet.tabs["checklist"].rows[0][done] = False
     sheet.sync(config, MON_9 + timedelta(hours=3))
     assert sheet.records("cases")[0]["Status"] == "Open"
+    assert sheet.records("cases")[0]["Progress"] != "Ready to close"
 
 
 def test_leader_edits_survive(config: Config) -> None:

@@ -52,8 +52,10 @@ def test_cells_read_by_kind() -> None:
     assert case.next_due is None              # a blank date-time cell
     assert case.updated == "next week"        # text a person typed in a date-time cell is kept
     assert case.owner == ""                   # a missing cell reads as blank
-    assert from_cells(Step, {"Done": "x"}).done is True
-    assert from_cells(Step, {"Done": None}).done is False
+    assert from_cells(Step, {"Done": "x"}).done == "x"          # Done is kept as typed…
+    assert from_cells(Step, {"Done": "x"}).ticked is True       # …and read as a person means it
+    assert from_cells(Step, {"Done": "=TRUE()"}).ticked is True
+    assert from_cells(Step, {"Done": None}).ticked is False
 
 
 def test_worker_values_are_kept_as_read() -> None:
@@ -62,7 +64,8 @@ def test_worker_values_are_kept_as_read() -> None:
 
 
 def test_round_trip_of_a_written_row() -> None:
-    step = Step("DI-2026-0001", "Safety", "Call 111", "pastoral_lead", WHEN, False, None, "Open", "")
+    step = Step("DI-2026-0001", "High", "Safety", "Call 111", "pastoral_lead", WHEN, False, None, "Open", "",
+                "", WHEN)
     assert from_cells(Step, to_cells(step)) == step
 
 

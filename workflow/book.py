@@ -108,6 +108,12 @@ class Book:
         at = self.case_at.get(case_id)
         return None if at is None else self.cases[at]
 
+    @staticmethod
+    def sheet_row(tab: Tab[R], index: int) -> int | None:
+        """The sheet row number (header is row 1) a record was read from; None for a new row."""
+        at = tab.rows[index].at
+        return None if at is None else at + 2
+
     def steps_of(self, case_id: str) -> list[Step]:
         return [self.steps[at] for at in self.steps_at.get(case_id, [])]
 

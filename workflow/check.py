@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from .config import Config
 from .errors import DigitalIncidentsError
 from .intake import missing_questions
 from .layout import layout_problems
 from .mail import Mailer
+from .model import Snapshot
+from .plan import plan_sync
 from .samples import SAMPLE_CONTEXTS
 from .schema import TIMESTAMP
 from .storage import open_storage
 from .transports import make_transport
 
 
-def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
+def run_checks(config: Config) -> Iterator[tuple[bool | None, str]]:
+    """Each check as (ok, line); ok is None for a warning that is not the admin's to fix."""
     yield True, f"config {config.path} is valid ({len(config.triage)} triage rules, {len(config.checklist)} steps)"
 
     try:
@@ -51,6 +55,7 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
             yield False, f"{problem}: run `digital-incidents -c {config.path} setup`"
         if not layout:
             yield True, "worker tabs and headers are intact"
+            yield from leaders_attention(snapshot, config)
 
     transport = make_transport(config.email, config.path.parent)
     try:
@@ -61,3 +66,16 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
         what = (f"SMTP login to {config.email.smtp.host}:{config.email.smtp.port} works"
                 if config.email.transport == "smtp" else f"outbox folder {config.email.outbox_dir} is writable")
         yield True, what
+
+
+def leaders_attention(snapshot: Snapshot, config: Config) -> Iterator[tuple[bool | None, str]]:
+    """Entries leaders typed that the worker cannot understand: warnings for leaders, not problems."""
+    try:
+        items = plan_sync(snapshot, config, datetime.now(UTC), digest=False).digest_context["attention"]
+    except DigitalIncidentsError:
+        return    # the sheet's own problem is reported above
+    for item in items:
+        yield None, (f"needs a leader's attention: {item['case_id']}, {item['where']}, "
+                     f"column {item['column']}: {item['problem']}")
+    if not items:
+        yield True, "every entry leaders typed in the sheet is understood"

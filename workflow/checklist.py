@@ -27,13 +27,16 @@ def new_steps(
     rows = []
     for step in steps:
         applies = step_applies(step, flags)
+        due = clock.due(received, step.due[priority]) if applies else None
         rows.append(
             Step(
                 case_id=case_id,
+                priority=priority,
                 title=step.title,
                 guidance=step.guidance,
                 role=step.role,
-                due=clock.due(received, step.due[priority]) if applies else None,
+                due=due,
+                planned_due=due,
                 done=False,
                 done_at=None,
                 status=STEP_OPEN if applies else STEP_NOT_NEEDED,

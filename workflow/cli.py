@@ -232,9 +232,9 @@ def check(ctx: click.Context) -> None:
 
     config = get_config(ctx)
     problems = 0
-    for ok, line in run_checks(config):
-        click.echo(("ok       " if ok else "PROBLEM  ") + line)
-        problems += not ok
+    for ok, line in run_checks(config):   # ok None: a warning for leaders (exit code stays 0)
+        click.echo(("ok       " if ok else "WARNING  " if ok is None else "PROBLEM  ") + line)
+        problems += ok is False
     if problems:
         click.echo(f"{problems} problem(s) to fix", err=True)
         ctx.exit(1)

@@ -29,6 +29,24 @@ class SchoolConfig:
     name: str
     timezone: ZoneInfo
     sheet_url: str
+    locale: str = "en_NZ"        # how text typed as a date is read locally (day or month first)
+
+
+DEFAULT_OUTCOMES = (
+    "Resolved in school",
+    "Referred to police",
+    "Referred to an online safety service",
+    "Referred to Oranga Tamariki",
+    "No further action",
+)
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """The leaders' dropdown lists."""
+
+    owners: tuple[str, ...] = ()             # empty: Owner is free text
+    outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,7 @@ class Config:
     templates_dir: Path
     escalate_to: tuple[str, ...] = ("principal",)
     digest_to: tuple[str, ...] = ("principal", "pastoral_lead")
+    board: BoardConfig = BoardConfig()
     extra: dict[str, object] = field(default_factory=dict)
 
     def field_for(self, name: str) -> FormField | None:
@@ -154,6 +173,7 @@ PRIORITY_ORDER = {"Normal": 0, "High": 1, "Urgent": 2}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+LOCALE_PATTERN = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 MIN_INTERVAL = timedelta(seconds=10)
@@ -261,8 +281,11 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         raise school_s.fail(
             "timezone", f"is {tz_name!r}, which is not an IANA time zone name (e.g. 'Pacific/Auckland')"
         ) from None
+    locale = school_s.text("locale", "en_NZ")
+    if not LOCALE_PATTERN.match(locale):
+        raise school_s.fail("locale", f"is {locale!r}; allowed: a locale such as 'en_NZ', 'en_GB' or 'en_US'")
     school = SchoolConfig(
-        name=school_s.text("name"), timezone=timezone, sheet_url=school_s.text("sheet_url", "")
+        name=school_s.text("name"), timezone=timezone, sheet_url=school_s.text("sheet_url", ""), locale=locale
     )
     school_s.done()
 
@@ -321,6 +344,16 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     digest_to = worker_s.texts("digest_to", ("principal", "pastoral_lead"))
     worker_s.done()
 
+    board_s = top.section("board", {})
+    board = BoardConfig(
+        owners=board_s.texts("owners", ()),
+        outcomes=board_s.texts("outcomes", DEFAULT_OUTCOMES),
+    )
+    for key, values in (("owners", board.owners), ("outcomes", board.outcomes)):
+        if any(not value.strip() for value in values) or len({v.casefold() for v in values}) != len(values):
+            raise board_s.fail(key, "has a blank or repeated entry; list each choice once")
+    board_s.done()
+
     form = _form(top.section("form"))
     triage_data = _shipped("triage.toml")
     triage_s = top.section("triage")
@@ -358,6 +391,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         templates_dir=templates_dir,
         escalate_to=escalate_to,
         digest_to=digest_to,
+        board=board,
     )
     _check_roles(config)
     return config

@@ -72,6 +72,7 @@ class Snapshot:
     tabs: dict[str, Table]          # worker tabs by logical name ("cases", ...)
     sheet_timezone: tzinfo          # the zone wall-clock cells are in
     text_limit: int = CELL_LIMIT    # longest text a cell holds (Google 50,000; Excel 32,767)
+    locale: str = ""                # the spreadsheet's locale (e.g. "en_NZ"): how typed dates are read
 
     def tab(self, logical: str) -> Table:
         return self.tabs[logical]

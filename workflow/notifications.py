@@ -14,16 +14,20 @@ from datetime import date, datetime
 from typing import Any
 
 from .config import EMAIL_PATTERN, Config
+from .leader_input import case_status
 from .model import CellValue, cell_text
 from .records import Case, Notification
+from .schema import CASE_OPEN
 
-NEW_CASE, ACKNOWLEDGEMENT, OVERDUE, ESCALATION, DIGEST = (
+NEW_CASE, ACKNOWLEDGEMENT, OVERDUE, ESCALATION, DIGEST, PRIORITY_CHANGED = (
     "new_case",
     "acknowledgement",
     "overdue",
     "escalation",
     "digest",
+    "priority_changed",
 )
+ALERTS = (NEW_CASE, PRIORITY_CHANGED)   # the emails that tell a role about a case
 REPORTER_ROLE = "reporter"
 
 
@@ -53,6 +57,12 @@ def for_roles(case_id: str, event: str, roles: tuple[str, ...], config: Config,
                     notice_id(case_id, event, address, step_id, level), case_id, event, address, role, step_title
                 )
     return list(notices.values())
+
+
+def involved_roles(priority: str, config: Config) -> tuple[str, ...]:
+    """The roles a priority involves: those the triage rules giving it notify (else the default)."""
+    roles = [role for rule in config.triage if rule.priority == priority for role in rule.notify]
+    return tuple(dict.fromkeys(roles)) or config.default_notify
 
 
 def acknowledgement(case_id: str, reporter: str, config: Config) -> list[Notice]:
@@ -90,7 +100,7 @@ def case_context(case: Case, config: Config, role: str, answers: dict[str, str] 
         "incident_type": case.incident_type,
         "priority": case.priority,
         "urgent": case.priority == "Urgent",
-        "status": case.status,
+        "status": case_status(case.status) or CASE_OPEN,
         "received": fmt_time(case.received, config),
         "next_step": case.next_step,
         "next_due": fmt_time(case.next_due, config),

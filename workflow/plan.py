@@ -4,7 +4,7 @@ Pure: no I/O, no clock. The approach is "copy, change, diff": the rows are read
 into typed records (``book.py``), the phases replace records, and the ChangeSet is
 the difference from what was read. A sync that finds nothing to do writes nothing.
 
-    intake → follow-up → digest → outbox → heartbeat      (workflow/phases/)
+    leaders → intake → follow-up → digest → outbox → heartbeat      (workflow/phases/)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .phases import Context, Decisions
 from .phases.follow_up import follow_up
 from .phases.heartbeat import heartbeat
 from .phases.intake import take_in
+from .phases.leaders import read_leaders
 from .phases.outbox import Delivery, deliveries, digest_context, queue_digest, record_notices
 
 
@@ -41,10 +42,11 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     check_layout(snapshot, config)
-    ctx = Context.make(config, now, snapshot.text_limit)
+    ctx = Context.make(config, now, snapshot.text_limit, snapshot.locale)
     book = Book(snapshot)
     decisions = Decisions(ctx.now, {n.notification_id for n in book.notifications})
 
+    read_leaders(book, ctx, decisions)
     taken = take_in(book, read_reports(snapshot.responses, config.form), ctx, decisions)
     overdue = follow_up(book, ctx, decisions)
     if digest or force_digest:

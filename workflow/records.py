@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+from .leader_input import tick
 from .model import CellValue, cell_text, is_ticked
 from .schema import BY_LOGICAL, Column, Kind, TabSpec
 
@@ -38,28 +39,46 @@ class Case:
     next_step: str = ""
     next_due: When = None
     overdue_steps: int | None = None
+    progress: str = ""
+    attention: str = ""
     summary: str = ""
+    outcome: str = ""
+    closed_at: When = None
     updated: When = None
     response_key: str = ""
     response_row: int | None = None
     response_hash: str = ""
     seen_owner: str = ""
     seen_status: str = ""
+    seen_priority: str = ""
+    priority_set_by: str = ""
 
 
 @dataclass(frozen=True)
 class Step:
+    """A checklist row. ``done`` is the Done cell as read (a leader may type anything there):
+    ``leader_input.tick`` reads it."""
+
     TAB: ClassVar[str] = "checklist"
+    RAW: ClassVar[frozenset[str]] = frozenset({"done"})
 
     case_id: str = ""
+    priority: str = ""
     title: str = ""
     guidance: str = ""
     role: str = ""
     due: When = None
-    done: bool = False
+    done: CellValue = False
     done_at: When = None
     status: str = ""
     notes: str = ""
+    attention: str = ""
+    planned_due: When = None
+
+    @property
+    def ticked(self) -> bool:
+        """Done is ticked, as a person means it (``=TRUE()``, ``x``, ``yes``…); anything else is not."""
+        return tick(self.done) is True
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ def status_table(snapshot: Snapshot, config: Config, now: datetime) -> str:
     plan = plan_sync(snapshot, config, now, digest=False)
     digest = plan.digest_context
     cases = digest["open_cases"]
+    attention = attention_text(digest["attention"])
     if not cases:
-        return "No open cases."
+        return "No open cases." + attention
     rows = [[c["id"], c["priority"], c["status"], _short(c["incident_type"], 34), _short(c["next_step"], 40),
              c["next_due"], str(c["overdue_steps"])] for c in cases]
     text = _table(["Case", "Priority", "Status", "Type", "Next step", "Next due", "Overdue"], rows)
@@ -38,7 +39,16 @@ def status_table(snapshot: Snapshot, config: Config, now: datetime) -> str:
     if overdue:
         text += "\n\n" + _table(["Case", "Overdue step", "Role", "Was due"],
                                 [[o["case_id"], _short(o["step"], 60), o["role"], o["due"]] for o in overdue])
-    return text
+    return text + attention
+
+
+def attention_text(items: list[dict[str, str]]) -> str:
+    """The entries leaders typed that the worker cannot understand ('' when there are none)."""
+    if not items:
+        return ""
+    rows = [[i["case_id"], i["where"], i["column"], i["problem"]] for i in items]
+    return (f"\n\nNeeds a leader's attention ({len(items)}): the worker could not understand these entries\n\n"
+            + _table(["Case", "Where", "Column", "What to do"], rows))
 
 
 def digest_preview(snapshot: Snapshot, config: Config, now: datetime) -> str:

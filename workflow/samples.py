@@ -80,6 +80,15 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         },
         "digest": None,
     },
+    "priority_changed": {
+        "school": _SCHOOL,
+        "sheet_url": _SHEET,
+        "event": "priority_changed",
+        "recipient_role": "counsellor",
+        "case": _case(priority="Urgent", urgent=True),
+        "step": None,
+        "digest": None,
+    },
     "escalation": {
         "school": _SCHOOL,
         "sheet_url": _SHEET,
@@ -122,6 +131,11 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
                 {"case_id": "DI-2025-014", "step": "Contact the student's parents or "
                  "caregivers", "due": "Wed 5 Mar 2025, 15:00", "role": "dean",
                  "priority": "High"},
+            ],
+            "attention": [
+                {"case_id": "DI-2025-016", "where": "Checklist row 9 (Record what was seen and where)",
+                 "column": "Role", "problem": "not one of the configured roles, so its reminders go to "
+                 "principal. Use one of: principal, pastoral_lead, counsellor."},
             ],
         },
     },

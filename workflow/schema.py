@@ -105,11 +105,15 @@ def normalise(header: object) -> str:
     return re.sub(r"\s+", "", str(header or "")).casefold()
 
 
-# Values the worker writes.
+# Values the worker writes, and the values leaders pick from (dropdowns).
 PRIORITIES = ("Urgent", "High", "Normal")
 CASE_OPEN, CASE_READY, CASE_CLOSED, CASE_WITHDRAWN = "Open", "Ready to close", "Closed", "Withdrawn"
-CASE_STATUSES = (CASE_OPEN, CASE_READY, CASE_CLOSED, CASE_WITHDRAWN)
+CASE_STATUSES = (CASE_OPEN, CASE_CLOSED, CASE_WITHDRAWN)   # a leader's choices; the worker never writes Status
 STEP_OPEN, STEP_OVERDUE, STEP_DONE, STEP_NOT_NEEDED = "Open", "Overdue", "Done", "Not needed"
+STEP_CASE_CLOSED = "Case closed"   # a step left open when its case was closed or withdrawn: never overdue
+STEP_STATUSES = (STEP_OPEN, STEP_OVERDUE, STEP_DONE, STEP_NOT_NEEDED, STEP_CASE_CLOSED)
+# The worker's own view of a case (Cases → Progress): "Ready to close", or how far the checklist is.
+PROGRESS_READY = CASE_READY
 MAIL_QUEUED, MAIL_SENT, MAIL_FAILED = "queued", "sent", "failed"
 
 T, D, B, N = Kind.TEXT, Kind.DATETIME, Kind.BOOL, Kind.NUMBER
@@ -158,19 +162,25 @@ CASES = TabSpec(
         Column("Received", D),
         Column("Reported by"),
         Column("Incident type"),
-        Column("Priority"),
-        Column("Status", owner="shared"),
+        Column("Priority", owner="shared"),   # the worker sets it at intake; a leader's change wins
+        Column("Status", owner="leader"),
         Column("Owner", owner="leader"),
         Column("Next step"),
         Column("Next due", D),
         Column("Overdue steps", N),
+        Column("Progress"),                    # the worker's view: "Ready to close", "3 of 7 steps done"
+        Column("Attention", width=40),         # leader input the worker could not understand, and where
         Column("Summary", width=50),
+        Column("Outcome", owner="leader"),
+        Column("Closed at", D),
         Column("Updated", D),
         Column("Response key", hidden=True),
         Column("Response row", N, hidden=True),
         Column("Response hash", hidden=True),
         Column("Seen owner", hidden=True),
         Column("Seen status", hidden=True),
+        Column("Seen priority", hidden=True),  # the priority the worker last saw: a difference is a leader's change
+        Column("Priority set by", hidden=True),  # "worker" or "leader": a leader's priority is never changed
     ),
     key=("Case ID",),
     highlights=(URGENT_CASE,),
@@ -181,14 +191,17 @@ CHECKLIST = TabSpec(
     "Checklist",
     (
         Column("Case ID"),
+        Column("Priority"),                    # the case's priority, so the checklist can be scanned alone
         Column("Step", width=36),
         Column("Guidance", width=50),
-        Column("Role"),
+        Column("Role", owner="shared"),
         Column("Due", D, owner="shared"),
         Column("Done", B, owner="leader", checkbox=True),
         Column("Done at", D),
         Column("Status", owner="shared"),
         Column("Notes", owner="leader", width=40),
+        Column("Attention", width=40),
+        Column("Planned due", D, hidden=True),  # the Due the worker last set: a different Due was re-dated by a leader
     ),
     key=("Case ID", "Step"),
     highlights=(OVERDUE_STEP,),

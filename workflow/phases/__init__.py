@@ -1,7 +1,8 @@
 """The planner's phases, in the order a sync runs them.
 
+leaders     leaders' edits on Cases: owner and status noted, a priority changed by hand adopted
 intake      new and edited form responses → cases, checklist steps, alerts
-follow_up   each open case: ticks, overdue steps, reminders, escalation, next step
+follow_up   each case: ticks, overdue steps, reminders, escalation, next step, progress, attention
 outbox      decided emails → Notifications rows; which queued ones to send or cancel
 heartbeat   the Worker tab: version, last sync, last error
 
@@ -15,12 +16,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..config import Config
+from ..leader_input import case_status, priority
 from ..notifications import Notice
-from ..records import LogEntry
-from ..schema import CASE_CLOSED, CASE_WITHDRAWN
+from ..records import Case, LogEntry
+from ..schema import CASE_CLOSED, CASE_OPEN, CASE_WITHDRAWN, PRIORITIES
 from ..schoolclock import SchoolClock
 
 FINISHED = (CASE_CLOSED, CASE_WITHDRAWN)   # a case in these states is left alone
+WORKER, LEADER = "worker", "leader"        # who set a case's priority (Cases → Priority set by)
+
+
+def status_of(case: Case) -> str:
+    """Open, Closed or Withdrawn as the leader meant it; a Status not understood keeps the case open."""
+    return case_status(case.status) or CASE_OPEN
+
+
+def finished(case: Case) -> bool:
+    return status_of(case) in FINISHED
+
+
+def priority_of(case: Case, config: Config) -> str:
+    """The priority that counts: as typed if understood, else the last one the worker saw."""
+    return priority(case.priority) or (case.seen_priority if case.seen_priority in PRIORITIES
+                                       else config.default_priority)
 
 
 @dataclass(frozen=True)
@@ -31,11 +49,12 @@ class Context:
     now: datetime
     clock: SchoolClock
     text_limit: int
+    locale: str = "en_NZ"   # how a date typed as text is read (the sheet's locale)
 
     @classmethod
-    def make(cls, config: Config, now: datetime, text_limit: int) -> Context:
+    def make(cls, config: Config, now: datetime, text_limit: int, locale: str = "") -> Context:
         return cls(config, now.replace(microsecond=0), SchoolClock(config.calendar, config.school.timezone),
-                   text_limit)
+                   text_limit, locale or config.school.locale)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..notifications import NEW_CASE, acknowledgement, for_roles
 from ..records import Case, Step
 from ..schema import CASE_OPEN, CELL_LIMIT, STEP_NOT_NEEDED, STEP_OPEN
 from ..triage import describe_types, parse_answers, triage
-from . import FINISHED, Context, Decisions
+from . import LEADER, WORKER, Context, Decisions, finished, priority_of
 
 CASE_PREFIX = "DI"
 CASE_ID_PATTERN = re.compile(rf"^{CASE_PREFIX}-(\d{{4}})-(\d+)$")
@@ -92,6 +92,8 @@ def open_case(case_id: str, report: Report, ctx: Context, decisions: Decisions) 
         response_row=report.row,
         response_hash=report.digest,
         seen_status=CASE_OPEN,
+        seen_priority=result.priority,
+        priority_set_by=WORKER,
     )
     steps = new_steps(case_id, result.priority, result.flags, received, config.checklist, ctx.clock)
     decisions.note(case_id, "case opened", f"from form response row {report.row + 2}")
@@ -122,34 +124,43 @@ def revise_case(case: Case, steps: list[Step], report: Report, ctx: Context,
         response_hash=report.digest,
     )
     decisions.note(case.case_id, "response edited", f"form response row {report.row + 2} was edited; case updated")
-    if case.status in FINISHED:
+    if finished(case):
         return case, steps
-    old = case.priority
-    raised = PRIORITY_ORDER.get(result.priority, 0) > PRIORITY_ORDER.get(old, 0)
-    priority = result.priority if raised or old not in PRIORITY_ORDER else old
-    if raised:
-        case = replace(case, priority=priority)
-        decisions.note(case.case_id, "triaged",
-                       f"priority raised {old} → {priority} because: {'; '.join(result.reasons)}")
+    case, priority = revise_priority(case, result.priority, result.reasons, ctx, decisions)
     start = report.received or ctx.now
     steps = [_revise_step(step, priority, result.flags, start, ctx, decisions) for step in steps]
     decisions.queue_and_log(case.case_id, for_roles(case.case_id, NEW_CASE, result.roles, config), "new case alert")
     return case, steps
 
 
+def revise_priority(case: Case, triaged: str, reasons: tuple[str, ...], ctx: Context,
+                    decisions: Decisions) -> tuple[Case, str]:
+    """An edit may only raise the worker's priority; a leader's priority is never changed."""
+    old = priority_of(case, ctx.config)
+    if case.priority_set_by == LEADER:
+        if triaged != old:
+            decisions.note(case.case_id, "triaged", f"the edited response would make it {triaged}; "
+                                                    f"{old} kept because a leader set it")
+        return case, old
+    if PRIORITY_ORDER.get(triaged, 0) <= PRIORITY_ORDER.get(old, 0):
+        return case, old
+    decisions.note(case.case_id, "triaged", f"priority raised {old} → {triaged} because: {'; '.join(reasons)}")
+    return replace(case, priority=triaged, seen_priority=triaged, priority_set_by=WORKER), triaged
+
+
 def _revise_step(step: Step, priority: str, flags: frozenset[str], start: datetime, ctx: Context,
                  decisions: Decisions) -> Step:
     """An open step that now applies is added back; a deadline may only come closer."""
     template = template_for(step.title, ctx.config.checklist)
-    if template is None or step.done:
+    if template is None or step.ticked:
         return step
     due = ctx.clock.due(start, template.due[priority])
     applies = step_applies(template, flags)
     if step.status == STEP_NOT_NEEDED and applies:
         decisions.note(step.case_id, "step added", f"{template.title!r} now applies")
-        return replace(step, status=STEP_OPEN, due=due)
+        return replace(step, status=STEP_OPEN, due=due, planned_due=due)
     if applies and isinstance(step.due, datetime) and due < step.due:
-        return replace(step, due=due)
+        return replace(step, due=due, planned_due=due)
     return step
 
 

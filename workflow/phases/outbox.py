@@ -1,9 +1,11 @@
 """Outbox: decided emails become queued Notifications rows; queued rows are sent or cancelled.
 
 A queued email is sent with a context built now (so a reminder names the step's
-current due), unless it no longer makes sense: a reminder or escalation for a
-closed case, yesterday's digest, or a case whose row is gone. Those are cancelled,
-with the reason in Error.
+current due), unless it no longer makes sense: any email about a closed or
+withdrawn case, yesterday's digest, or a case whose row is gone. Those are
+cancelled, with the reason in Error. The reporter's acknowledgement is the one
+email a closed case still sends: it only says the report arrived (no case
+details), and a reporter who never hears back may not report again.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from ..notifications import (
 from ..overdue import overdue_for
 from ..records import Case, Notification
 from ..schema import MAIL_QUEUED, STEP_OPEN, STEP_OVERDUE
-from . import FINISHED, Context, Decisions
+from . import Context, Decisions, finished, status_of
+from .follow_up import attention_items
 
-CANCEL_WHEN_FINISHED = (OVERDUE, ESCALATION)
+KEPT_WHEN_FINISHED = (ACKNOWLEDGEMENT, DIGEST)
 MAIL_CANCELLED = "cancelled"
 
 
@@ -101,8 +104,8 @@ def deliveries(book: Book, answers: dict[str, dict[str, str]], ctx: Context) -> 
 
 def cancel_reason(record: Notification, case: Case | None, today: date) -> str:
     """Why a queued email should not go out any more ('' = send it)."""
-    if case is not None and case.status in FINISHED and record.event in CANCEL_WHEN_FINISHED:
-        return f"case {case.status.lower()}"
+    if case is not None and finished(case) and record.event not in KEPT_WHEN_FINISHED:
+        return f"case {status_of(case).lower()}"
     if record.event == DIGEST:
         return "" if record.notification_id.startswith(f"digest-{today.isoformat()}/") else \
             "superseded by a later digest"
@@ -139,7 +142,7 @@ def digest_context(book: Book, ctx: Context) -> dict[str, Any]:
     open_cases, due_today, overdue = [], [], []
     for case_id, at in sorted(book.case_at.items()):
         case = book.cases[at]
-        if case.status in FINISHED:
+        if finished(case):
             continue
         open_cases.append(case_context(case, ctx.config, "", None))
         for step in book.steps_of(case_id):
@@ -152,7 +155,7 @@ def digest_context(book: Book, ctx: Context) -> dict[str, Any]:
             elif step.due.astimezone(tz).date() == today:
                 due_today.append(item)
     return {"date": today.strftime("%A %d %B %Y"), "open_cases": open_cases,
-            "due_today": due_today, "overdue": overdue}
+            "due_today": due_today, "overdue": overdue, "attention": attention_items(book)}
 
 
 def _today(ctx: Context) -> date:

@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter
 from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, Table, row_key
-from workflow.schema import CASES, CHECKLIST, OVERDUE_STEP, WORKER, WORKER_TABS, TabSpec
+from workflow.schema import CASES, CHECKLIST, WORKER, WORKER_TABS, TabSpec
 from workflow.storage import open_storage
 from workflow.storage.cells import DATETIME_FORMAT, XLSX_TEXT_LIMIT
 from workflow.storage.local import LocalWorkbookStorage

@@ -167,14 +167,7 @@ class LocalWorkbookStorage:
             self._apply_update(tabs[update.tab], update)
         for logical, records in changes.appends.items():
             for record in records:
-                tab = tabs[logical]
-                tab.last_row += 1
-                for column, value in record.items():
-                    if not column.startswith("_") and value is not None:
-                        cell = tab.sheet.cell(tab.last_row, tab.position(column) + 1)
-                        self._write(cell, value)
-                        if column in tab.wrapped and not cell.alignment.wrap_text:
-                            cell.alignment = WRAPPED
+                self._append(tabs[logical], record)
         self._save(workbook, stamp)
 
     def _tab(self, workbook: Workbook, spec: TabSpec) -> _Tab:
@@ -185,6 +178,16 @@ class LocalWorkbookStorage:
                 f"run `digital-incidents -c {self.config_path} setup` to add it"
             )
         return _Tab(self, spec, workbook[title])
+
+    def _append(self, tab: _Tab, record: dict[str, CellValue]) -> None:
+        """One new row below the last; long text in wrapped columns wraps (setup only wraps the cells it found)."""
+        tab.last_row += 1
+        for column, value in record.items():
+            if not column.startswith("_") and value is not None:
+                cell = tab.sheet.cell(tab.last_row, tab.position(column) + 1)
+                self._write(cell, value)
+                if normalise(column) in tab.wrapped and not cell.alignment.wrap_text:
+                    cell.alignment = WRAPPED
 
     def _apply_update(self, tab: _Tab, update: RowUpdate) -> None:
         row = tab.find(update)
@@ -384,7 +387,7 @@ class _Tab:
         self.sheet = sheet
         self.positions = header_positions(cell.value for cell in sheet[1])
         self.last_row = _last_used_row(sheet)
-        self.wrapped = {column.name for column in spec.columns if column.wrap}
+        self.wrapped = {normalise(column.name) for column in spec.columns if column.wrap}
         self._rows: RowIndex | None = None
 
     def position(self, column: str) -> int:
@@ -599,7 +602,8 @@ def _ensure_rules(sheet: Worksheet, place: TabPlace, places: dict[str, TabPlace]
         position = highlight_column(rule, place)
         letters = ("A", last) if position is None else (get_column_letter(position + 1),) * 2
         wanted.append((rule, f"{letters[0]}2:{letters[1]}{MAX_ROW}", highlight_formula(rule, place, places)))
-    ours, others = [], []
+    ours: list[tuple[int, Any, str | None, Any]] = []
+    others: list[tuple[int, Any, str | None, Any]] = []
     for formatting in sheet.conditional_formatting:
         for existing in formatting.rules:
             text = existing.formula[0] if existing.type == "expression" and existing.formula else None

@@ -178,6 +178,102 @@ OVERDUE_FORMULA = (
 )
 
 
+CONTACTS = {"principal": ("p@school.example",), "pastoral_lead": ("pl@school.example",)}
+
+
+def dropdown(sheet, spec: TabSpec, column: str):
+    """The list validation on a column's first data cell (not the Done stand-in), or None."""
+    cell = f"{letter(spec, column)}2"
+    found = [v for v in sheet.data_validations.dataValidation if v.type == "list" and cell in v.sqref]
+    return found[0] if found else None
+
+
+def test_setup_installs_dropdowns_that_warn_and_keep_a_leaders_word(tmp_path: Path) -> None:
+    storage = LocalWorkbookStorage(storage_config(tmp_path, workbook=tmp_path / "i.xlsx", contacts=CONTACTS))
+    storage.setup(RESPONSE_HEADERS)
+    workbook = load_workbook(storage.path)
+    cases, checklist = workbook["Cases"], workbook["Checklist"]
+
+    assert dropdown(cases, CASES, "Status").formula1 == '"Open,Closed,Withdrawn"'
+    assert dropdown(cases, CASES, "Priority").formula1 == '"Urgent,High,Normal"'
+    assert dropdown(cases, CASES, "Outcome").formula1.startswith('"Resolved in school,Referred to police,')
+    assert dropdown(cases, CASES, "Owner") is None, "no owners configured: free text"
+    assert dropdown(checklist, CHECKLIST, "Status").formula1 == '"Open,Overdue,Done,Not needed,Case closed"'
+    assert dropdown(checklist, CHECKLIST, "Role").formula1 == '"principal,pastoral_lead"'
+    for rule in (dropdown(cases, CASES, "Status"), dropdown(checklist, CHECKLIST, "Role")):
+        assert rule.showErrorMessage and rule.errorStyle == "warning", "a warning, never a refusal"
+        assert rule.allow_blank
+    assert dropdown(checklist, CHECKLIST, "Done").formula1 == '"TRUE,FALSE"'  # the Done list as before
+    assert storage.setup(RESPONSE_HEADERS) == []
+
+    owned = LocalWorkbookStorage(storage_config(tmp_path, workbook=tmp_path / "i.xlsx", contacts=CONTACTS,
+                                                owners=("Ms K", "Mr T")))
+    assert owned.setup(RESPONSE_HEADERS) == ["formatted Cases: Owner dropdown"]
+    assert dropdown(load_workbook(owned.path)["Cases"], CASES, "Owner").formula1 == '"Ms K,Mr T"'
+    assert owned.setup(RESPONSE_HEADERS) == []
+
+
+def test_board_filter_and_first_tab(ready: LocalWorkbookStorage) -> None:
+    workbook = load_workbook(ready.path)
+    last = get_column_letter(len(CASES.columns))
+    assert workbook["Cases"].auto_filter.ref == f"A1:{last}1048576"
+    assert workbook["Checklist"].auto_filter.ref.startswith("A1:")
+    assert not workbook["Log"].auto_filter.ref
+    assert workbook.sheetnames[0] == "Cases" and workbook.active.title == "Cases"
+
+
+def test_setup_upgrades_an_old_workbook_once_keeping_a_leaders_filter(storage: LocalWorkbookStorage) -> None:
+    """A workbook of an older version: responses first (and open), no new columns, old widths, a
+    leader's filter, and cases the old worker marked "Ready to close"."""
+    workbook = Workbook()
+    workbook.active.title = RESPONSES
+    workbook[RESPONSES].append(RESPONSE_HEADERS)
+    cases = workbook.create_sheet("Cases")
+    for row in (["Case ID", "Reported by", "Priority", "Status", "Owner"],
+                ["DI-0001", "a@school.example", "High", "Ready to close", "Ms K"],
+                ["DI-0002", "b@school.example", "Normal", " ready to CLOSE", ""],
+                ["DI-0003", "c@school.example", "Normal", "Closed", ""]):
+        cases.append(row)
+    cases.column_dimensions["B"].width = 15   # what an older setup gave "Reported by"
+    cases.column_dimensions["A"].width = 9    # a leader's own width
+    cases.auto_filter.ref = "A1:E4"
+    cases.auto_filter.add_filter_column(3, ["Ready to close"])
+    workbook.save(storage.path)
+
+    changed = storage.setup(RESPONSE_HEADERS)
+
+    assert 'Status "Ready to close" (written by older versions) became "Open" on 2 case(s) of Cases: ' \
+        "DI-0001, DI-0002" in changed
+    assert "Cases is now the first tab, where the workbook opens" in changed
+    workbook = load_workbook(storage.path)
+    cases = workbook["Cases"]
+    assert [cases.cell(r, 4).value for r in (2, 3, 4)] == ["Open", "Open", "Closed"]
+    assert [cell.value for cell in cases[2]][:5] == ["DI-0001", "a@school.example", "High", "Open", "Ms K"]
+    assert all(cell.value is None for cell in cases[2][5:]), "existing rows get nothing else"
+    assert workbook.sheetnames[0] == "Cases" and workbook.active.title == "Cases"
+    assert cases.column_dimensions["B"].width == 26 and cases.column_dimensions["A"].width == 9
+    assert cases.auto_filter.ref == f"A1:{get_column_letter(len(CASES.columns))}1048576", "widened"
+    assert [f.colId for f in cases.auto_filter.filterColumn] == [3], "the leader's criteria stay"
+    assert storage.setup(RESPONSE_HEADERS) == []
+
+
+def test_load_reports_the_configured_locale(tmp_path: Path) -> None:
+    storage = LocalWorkbookStorage(storage_config(tmp_path, workbook=tmp_path / "i.xlsx", locale="en_US"))
+    storage.setup(RESPONSE_HEADERS)
+    assert storage.load().locale == "en_US"
+
+
+def test_a_workbook_without_the_new_columns_says_run_setup(ready: LocalWorkbookStorage) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    workbook = load_workbook(ready.path)
+    workbook["Cases"].delete_cols(at(CASES, "Progress"))
+    workbook.save(ready.path)
+    changes = ChangeSet()
+    changes.update("cases", "C-1", 0, {"Progress": "Ready to close"})
+    with pytest.raises(SheetLayoutError, match="no column 'Progress': run `digital-incidents .*setup` to add it"):
+        ready.commit(changes)
+
+
 def test_setup_replaces_the_old_overdue_rule(ready: LocalWorkbookStorage) -> None:
     """Workbooks set up before issue 6 carry a rule that ignored the case; setup swaps it once."""
     old = 'AND($G2<>TRUE,$G2<>"TRUE",$I2<>"Done",$I2<>"Not needed",ISNUMBER($F2),$F2<NOW())'

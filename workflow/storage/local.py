@@ -75,6 +75,9 @@ MAX_ROW = 1_048_576  # the last row of an xlsx sheet: rules and validation cover
 CHECKBOX_LIST = '"TRUE,FALSE"'
 LIST_LIMIT = 255  # the longest inline list Excel accepts in a data validation (characters)
 WRAPPED = Alignment(wrap_text=True, vertical="top")
+TOP = Alignment(vertical="top")   # the other cells of a tab with wrapped columns: a row reads across its first line
+LINE_HEIGHT = 15.0   # points: one line of the default font
+MAX_LINES = 3        # a row grows to show at most this many lines of wrapped text: the board stays scannable
 
 
 class LocalWorkbookStorage:
@@ -186,15 +189,23 @@ class LocalWorkbookStorage:
             if not column.startswith("_") and value is not None:
                 cell = tab.sheet.cell(tab.last_row, tab.position(column) + 1)
                 self._write(cell, value)
-                if normalise(column) in tab.wrapped and not cell.alignment.wrap_text:
+                if normalise(column) in tab.wrapped:
                     cell.alignment = WRAPPED
+                elif tab.wrapped:
+                    cell.alignment = TOP
+        _fit_row(tab.sheet, tab.last_row, tab.wrapped_columns())
 
     def _apply_update(self, tab: _Tab, update: RowUpdate) -> None:
         row = tab.find(update)
         if row is None:
             return
         for column, value in update.cells.items():
-            self._write(tab.sheet.cell(row, tab.position(column) + 1), value)
+            cell = tab.sheet.cell(row, tab.position(column) + 1)
+            self._write(cell, value)
+            if normalise(column) in tab.wrapped and not cell.alignment.wrap_text:
+                cell.alignment = WRAPPED
+        if any(normalise(column) in tab.wrapped for column in update.cells):
+            _fit_row(tab.sheet, row, tab.wrapped_columns())
 
     def _write(self, cell: Any, value: CellValue) -> None:
         """Write one value by the rules in cells.py (text always literal, wall-clock times)."""
@@ -393,6 +404,11 @@ class _Tab:
     def position(self, column: str) -> int:
         return self.positions[normalise(column)]
 
+    def wrapped_columns(self) -> dict[int, Column]:
+        """1-based sheet column -> declared column, for the wrapped columns the tab has."""
+        return {self.positions[normalise(c.name)] + 1: c for c in self.spec.columns
+                if c.wrap and normalise(c.name) in self.positions}
+
     def require(self, column: str) -> None:
         if normalise(column) not in self.positions:
             raise SheetLayoutError(
@@ -589,9 +605,28 @@ def _wrap_columns(sheet: Worksheet, place: TabPlace) -> list[str]:
         unwrapped = [cell for cell in cells if cell.value is not None and not cell.alignment.wrap_text]
         for cell in unwrapped:
             cell.alignment = WRAPPED
+            _fit_row(sheet, cell.row, {index: column})
         if unwrapped:
             wrapped.append(column.name)
     return [f"wrapped {', '.join(wrapped)}"] if wrapped else []
+
+
+def _fit_row(sheet: Worksheet, row: int, wrapped: dict[int, Column]) -> None:
+    """Give a row the height its wrapped text needs (up to MAX_LINES), as neither openpyxl nor
+    LibreOffice sizes rows when a file is written; a row a leader sized stays as it is."""
+    dimension = sheet.row_dimensions[row]
+    current = dimension.height if dimension.customHeight and dimension.height else None
+    if current is not None and current not in [LINE_HEIGHT * n for n in range(2, MAX_LINES + 1)]:
+        return  # a leader's height
+    lines = 1
+    for index, column in wrapped.items():
+        value = sheet.cell(row, index).value
+        if isinstance(value, str) and value:
+            per_line = max(int(column.starting_width * 1.1) - 2, 1)
+            need = sum(max(1, -(-len(part) // per_line)) for part in value.splitlines() or [""])
+            lines = max(lines, min(need, MAX_LINES))
+    if lines > 1 or current is not None:
+        dimension.height = LINE_HEIGHT * lines if lines > 1 else None
 
 
 def _ensure_rules(sheet: Worksheet, place: TabPlace, places: dict[str, TabPlace], last: str) -> list[str]:

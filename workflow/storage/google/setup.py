@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 NEW_TAB_GRID = {"rowCount": 1000, "columnCount": 26}
 DEFAULT_PIXELS = 100   # a column Google sized itself, never a leader: setup may widen it
-WRAP_FORMAT = {"wrapStrategy": "WRAP", "verticalAlignment": "TOP"}
-WRAP_FIELDS = "userEnteredFormat.wrapStrategy,userEnteredFormat.verticalAlignment"
 
 
 @dataclass
@@ -246,18 +244,31 @@ class SetupPlan:
             self.changes.append(f'column widths of "{found.place.title}": ' + ", ".join(widened))
 
     def _wrap(self, found: _Found) -> None:
+        """Wrapped columns wrap; the data rows of such a tab align to the top, so a row whose
+        summary takes three lines still reads across on its first line."""
+        columns = [c for c in found.place.spec.columns if c.wrap]
+        if not columns:
+            return
         first_row = found.cells.get(1, {})
+
+        def has(position: int, key: str, value: str) -> bool:
+            cell_format = (first_row.get(position) or {}).get("userEnteredFormat") or {}
+            return position not in found.added and cell_format.get(key) == value
+
+        if found.new or not has(0, "verticalAlignment", "TOP"):
+            width = max(found.place.positions.values()) + 1
+            rows = {"sheetId": found.sheet_id, "startRowIndex": 1, "startColumnIndex": 0, "endColumnIndex": width}
+            self.requests.append({"repeatCell": {"range": rows,
+                                                 "cell": {"userEnteredFormat": {"verticalAlignment": "TOP"}},
+                                                 "fields": "userEnteredFormat.verticalAlignment"}})
         wrapped = []
-        for column in found.place.spec.columns:
-            if not column.wrap:
-                continue
+        for column in columns:
             position = found.place.position(column.name)
-            have = (first_row.get(position) or {}).get("userEnteredFormat") or {}
-            if position not in found.added and all(have.get(k) == v for k, v in WRAP_FORMAT.items()):
+            if has(position, "wrapStrategy", "WRAP"):
                 continue
             self.requests.append({"repeatCell": {"range": _column_range(found.sheet_id, position),
-                                                 "cell": {"userEnteredFormat": dict(WRAP_FORMAT)},
-                                                 "fields": WRAP_FIELDS}})
+                                                 "cell": {"userEnteredFormat": {"wrapStrategy": "WRAP"}},
+                                                 "fields": "userEnteredFormat.wrapStrategy"}})
             wrapped.append(column.name)
         if wrapped and not found.new:
             self.changes.append(f'wrapped text in "{found.place.title}": ' + ", ".join(wrapped))

@@ -56,15 +56,19 @@ class Column:
         if self.width is not None:
             return self.width
         if self.kind is Kind.DATETIME:
-            return 17.0
+            return 18.0
         if self.kind is Kind.BOOL:
             return 8.0
         return self.legacy_width
 
     @property
     def legacy_width(self) -> float:
-        """The width setup gave a text column before widths were declared (until issue 7): a column
-        still that wide was never resized by a leader, so setup may widen it."""
+        """The width setup gave a column before widths were declared (until issue 7): a column still
+        that wide was never resized by a leader, so setup may widen it."""
+        if self.kind is Kind.DATETIME:
+            return 17.0
+        if self.kind is Kind.BOOL:
+            return 8.0
         return float(max(len(self.name) + 4, 12))
 
     @property

@@ -76,6 +76,7 @@ CHECKBOX_LIST = '"TRUE,FALSE"'
 LIST_LIMIT = 255  # the longest inline list Excel accepts in a data validation (characters)
 WRAPPED = Alignment(wrap_text=True, vertical="top")
 TOP = Alignment(vertical="top")   # the other cells of a tab with wrapped columns: a row reads across its first line
+CENTRED = Alignment(horizontal="center", vertical="top")   # counts, clear of the text beside them
 LINE_HEIGHT = 15.0   # points: one line of the default font
 MAX_LINES = 3        # a row grows to show at most this many lines of wrapped text: the board stays scannable
 
@@ -192,7 +193,7 @@ class LocalWorkbookStorage:
                 if normalise(column) in tab.wrapped:
                     cell.alignment = WRAPPED
                 elif tab.wrapped:
-                    cell.alignment = TOP
+                    cell.alignment = CENTRED if normalise(column) in tab.numbers else TOP
         _fit_row(tab.sheet, tab.last_row, tab.wrapped_columns())
 
     def _apply_update(self, tab: _Tab, update: RowUpdate) -> None:
@@ -399,6 +400,7 @@ class _Tab:
         self.positions = header_positions(cell.value for cell in sheet[1])
         self.last_row = _last_used_row(sheet)
         self.wrapped = {normalise(column.name) for column in spec.columns if column.wrap}
+        self.numbers = {normalise(column.name) for column in spec.columns if column.kind is Kind.NUMBER}
         self._rows: RowIndex | None = None
 
     def position(self, column: str) -> int:
@@ -533,8 +535,6 @@ def _ours_to_widen(column: Column, width: float | None) -> bool:
     """Whether a column's width is unset, the default, or one an older setup gave it (never a leader's)."""
     if not width or width == DEFAULT_COLUMN_WIDTH:
         return True
-    if column.kind in (Kind.DATETIME, Kind.BOOL):
-        return False
     legacy = column.legacy_width
     return width in (legacy, legacy + 1 if legacy == DEFAULT_COLUMN_WIDTH else legacy)
 

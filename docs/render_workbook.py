@@ -33,10 +33,12 @@ def render(workbook: Path, tab: str, out: Path, timezone: str, resolution: int) 
         matches = [name for name in book.sheetnames if name.casefold() == tab.casefold()]
         if not matches:
             sys.exit(f"{workbook}: no tab {tab!r} (tabs: {', '.join(book.sheetnames)})")
-        for name in list(book.sheetnames):
-            if name != matches[0]:
-                del book[name]
         sheet = book[matches[0]]
+        book.active = book.sheetnames.index(matches[0])
+        for other in book.worksheets:  # hidden, not deleted: rules that look at other tabs still work
+            other.sheet_view.tabSelected = other is sheet
+            if other is not sheet:
+                other.sheet_state = "hidden"
         sheet.page_setup.orientation = "landscape"
         sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
         sheet.sheet_properties.pageSetUpPr.fitToPage = True

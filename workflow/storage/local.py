@@ -622,7 +622,7 @@ def _fit_row(sheet: Worksheet, row: int, wrapped: dict[int, Column]) -> None:
     for index, column in wrapped.items():
         value = sheet.cell(row, index).value
         if isinstance(value, str) and value:
-            per_line = max(int(column.starting_width * 1.1) - 2, 1)
+            per_line = max(int(column.starting_width * 1.15) - 1, 1)  # a character averages under one unit
             need = sum(max(1, -(-len(part) // per_line)) for part in value.splitlines() or [""])
             lines = max(lines, min(need, MAX_LINES))
     if lines > 1 or current is not None:

@@ -1,7 +1,8 @@
 """Render tabs of a workbook to PNG, the way a leader sees them, for the docs.
 
 Runs the demo (or takes a workbook), then asks LibreOffice to print each wanted tab
-landscape, one page wide, and turns the first page into a PNG with pdftoppm.
+landscape, one page wide, and turns the first page into a PNG with pdftoppm, cropped to
+what is printed (the blank rest of the page is cut off).
 Needs `soffice` and `pdftoppm` (Debian: libreoffice-calc-nogui, poppler-utils).
 
     python docs/render_workbook.py --demo --out docs/img/cases.png --tab Cases
@@ -32,10 +33,12 @@ def render(workbook: Path, tab: str, out: Path, timezone: str, resolution: int) 
         matches = [name for name in book.sheetnames if name.casefold() == tab.casefold()]
         if not matches:
             sys.exit(f"{workbook}: no tab {tab!r} (tabs: {', '.join(book.sheetnames)})")
-        for name in list(book.sheetnames):
-            if name != matches[0]:
-                del book[name]
         sheet = book[matches[0]]
+        book.active = book.sheetnames.index(matches[0])
+        for other in book.worksheets:  # hidden, not deleted: rules that look at other tabs still work
+            other.sheet_view.tabSelected = other is sheet
+            if other is not sheet:
+                other.sheet_state = "hidden"
         sheet.page_setup.orientation = "landscape"
         sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
         sheet.sheet_properties.pageSetUpPr.fitToPage = True
@@ -46,10 +49,28 @@ def render(workbook: Path, tab: str, out: Path, timezone: str, resolution: int) 
         env = {**os.environ, "TZ": timezone, "HOME": tmp}
         subprocess.run(["soffice", "--headless", "--convert-to", "pdf", "--outdir", tmp, str(single)],
                        check=True, env=env, capture_output=True, timeout=180)
+        x, y, width, height = printed_box(folder / "tab.pdf", resolution, folder)
         subprocess.run(["pdftoppm", "-r", str(resolution), "-f", "1", "-l", "1", "-png", "-singlefile",
+                        "-x", str(x), "-y", str(y), "-W", str(width), "-H", str(height),
                         str(folder / "tab.pdf"), str(folder / "page")], check=True, timeout=60)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / "page.png", out)
+
+
+def printed_box(pdf: Path, resolution: int, folder: Path, margin: int = 12) -> tuple[int, int, int, int]:
+    """x, y, width, height (pixels at ``resolution``) of the non-white part of the first page."""
+    subprocess.run(["pdftoppm", "-r", str(resolution), "-f", "1", "-l", "1", "-gray", "-singlefile",
+                    str(pdf), str(folder / "gray")], check=True, timeout=60)
+    data = (folder / "gray.pgm").read_bytes()
+    fields = data.split(maxsplit=4)  # P5, width, height, maxval, pixels
+    width, height = int(fields[1]), int(fields[2])
+    pixels = fields[4][-width * height:]
+    rows = [r for r in range(height) if min(pixels[r * width:(r + 1) * width]) < 240]
+    columns = [c for c in range(width) if min(pixels[c::width]) < 240]
+    if not rows or not columns:
+        return 0, 0, width, height
+    x, y = max(columns[0] - margin, 0), max(rows[0] - margin, 0)
+    return x, y, min(columns[-1] + margin, width) - x, min(rows[-1] + margin, height) - y
 
 
 def run_demo(folder: Path, now: str) -> Path:

@@ -18,6 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from workflow.config import (
+    BoardConfig,
     CalendarConfig,
     Config,
     EmailConfig,
@@ -149,14 +150,16 @@ def config(make_config: Callable[..., Config]) -> Config:
 
 
 def storage_config(folder: Path, *, backend: str = "local", workbook: Path | str = "incidents.xlsx",
-                   spreadsheet_id: str = "", responses_tab: str = "Form Responses 1", credentials: str = "") -> Config:
+                   spreadsheet_id: str = "", responses_tab: str = "Form Responses 1", credentials: str = "",
+                   contacts: dict[str, tuple[str, ...]] | None = None, owners: tuple[str, ...] = (),
+                   locale: str = "en_NZ") -> Config:
     """A minimal Config for backend tests: only what storage reads is filled in."""
     return Config(
         path=folder / "config.toml",
-        school=SchoolConfig("Test School", NZ, "https://example.invalid/sheet"),
+        school=SchoolConfig("Test School", NZ, "https://example.invalid/sheet", locale),
         sheet=SheetConfig(backend, Path(workbook), spreadsheet_id, responses_tab, credentials),
         email=EmailConfig("outbox", folder / "outbox", "worker@example.invalid", (), SmtpConfig()),
-        contacts={},
+        contacts=contacts or {},
         calendar=CalendarConfig(frozenset(range(5)), time(8, 30), time(15, 30), ()),
         worker=WorkerConfig(timedelta(minutes=5), time(7, 30)),
         form=(),
@@ -165,4 +168,5 @@ def storage_config(folder: Path, *, backend: str = "local", workbook: Path | str
         default_notify=(),
         checklist=(),
         templates_dir=folder / "templates",
+        board=BoardConfig(owners=owners),
     )

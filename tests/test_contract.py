@@ -24,6 +24,7 @@ from sheets_emulator import SheetsEmulator
 from cli import cli
 from workflow.config import Config, load_config
 from workflow.demo import RESPONSE_HEADERS
+from workflow.schema import CASES, CHECKLIST, STEP_STATUSES, TabSpec
 from workflow.storage import open_storage
 from workflow.storage.local import LocalWorkbookStorage
 
@@ -234,7 +235,8 @@ def test_hostile_text_stays_plain_text(site: Site, smtp_server: SmtpServer) -> N
     assert site.cli("sync", "--now", NOW).exit_code == 0
     assert site.rows("cases")[0]["Summary"] == hostile
     if site.backend == "google":
-        cell = site.emulator.cell(site.spreadsheet_id, "Cases", "K2")
+        summary = chr(ord("A") + CASES.column_names.index("Summary"))
+        cell = site.emulator.cell(site.spreadsheet_id, "Cases", f"{summary}2")
         assert "formulaValue" not in cell["userEnteredValue"]
     for message in smtp_server.handler.messages():
         assert "IMPORTXML" not in message.get_body(("plain",)).get_content()
@@ -466,3 +468,121 @@ def test_ticks_survive_a_libreoffice_save(tmp_path: Path, smtp_server: SmtpServe
     assert "=TRUE()" in stored or True in stored    # LibreOffice stores ticks as =TRUE() formulas
     assert site.rows("cases")[0]["Progress"] == "Ready to close"
     assert not [s for _, s in sent(smtp_server) if s.startswith("Overdue")]
+
+
+# -- the leaders' board, as setup lays it out (both backends, through the CLI) -------------------
+
+# The overdue-step rule, the same text on both backends (Checklist: Due F, Done G, Status I).
+_CASE_STATUS = """SUBSTITUTE(INDEX(INDIRECT("'Cases'!$F:$F"),MATCH($A2,INDIRECT("'Cases'!$A:$A"),0))," ","")"""
+OVERDUE_FORMULA = (
+    'AND($G2<>TRUE,$G2<>"TRUE",SUBSTITUTE($I2," ","")<>"Done",SUBSTITUTE($I2," ","")<>"Notneeded",'
+    f'SUBSTITUTE($I2," ","")<>"Caseclosed",ISNUMBER($F2),$F2<NOW(),{_CASE_STATUS}<>"Closed",'
+    f'{_CASE_STATUS}<>"Withdrawn")'
+)
+
+
+def board(site: Site) -> dict[str, Any]:
+    """What a leader sees of the board on either backend: the first tab, filters, rules, dropdowns."""
+    specs: dict[str, TabSpec] = {"Cases": CASES, "Checklist": CHECKLIST}
+    lists: dict[tuple[str, str], list[str] | None] = {}
+    if site.backend == "local":
+        workbook = openpyxl.load_workbook(site.config.sheet.path)
+        rules = {}
+        for title, spec in specs.items():
+            sheet = workbook[title]
+            found = sorted((r.priority, r.formula[0]) for cf in sheet.conditional_formatting for r in cf.rules)
+            rules[title] = [formula for _, formula in found]
+            for column in spec.column_names:
+                cell = f"{chr(ord('A') + spec.column_names.index(column))}2"
+                validation = [v for v in sheet.data_validations.dataValidation if v.type == "list" and cell in v.sqref]
+                lists[title, column] = validation[0].formula1.strip('"').split(",") if validation else None
+        return {"first": workbook.sheetnames[0], "opens on": workbook.active.title, "rules": rules, "lists": lists,
+                "filters": {t for t in workbook.sheetnames if workbook[t].auto_filter.ref}}
+    meta = site.emulator.metadata(site.spreadsheet_id)
+    sheets = {s["properties"]["title"]: s for s in meta["sheets"]}
+    rules = {title: [r["booleanRule"]["condition"]["values"][0]["userEnteredValue"].removeprefix("=")
+                     for r in sheets[title].get("conditionalFormats") or []] for title in specs}
+    for title, spec in specs.items():
+        for column in spec.column_names:
+            cell = f"{chr(ord('A') + spec.column_names.index(column))}2"
+            rule = (site.emulator.cell(site.spreadsheet_id, title, cell) or {}).get("dataValidation") or {}
+            condition = rule.get("condition") or {}
+            lists[title, column] = ([v["userEnteredValue"] for v in condition["values"]]
+                                    if condition.get("type") == "ONE_OF_LIST" else None)
+    first = meta["sheets"][0]["properties"]["title"]
+    return {"first": first, "opens on": first, "rules": rules, "lists": lists,
+            "filters": {t for t, s in sheets.items() if s.get("basicFilter")}}
+
+
+def test_setup_lays_out_a_board_leaders_can_scan(site: Site) -> None:
+    seen = board(site)
+    assert seen["first"] == seen["opens on"] == "Cases"
+    assert seen["filters"] == {"Cases", "Checklist"}
+    assert seen["lists"]["Cases", "Status"] == ["Open", "Closed", "Withdrawn"]
+    assert seen["lists"]["Cases", "Priority"] == ["Urgent", "High", "Normal"]
+    assert seen["lists"]["Cases", "Outcome"] == list(site.config.board.outcomes)
+    assert seen["lists"]["Cases", "Owner"] is None, "no owners in the config: Owner is free text"
+    assert seen["lists"]["Checklist", "Status"] == list(STEP_STATUSES)
+    assert seen["lists"]["Checklist", "Role"] == list(site.config.contacts)
+    assert seen["lists"]["Checklist", "Done"] == (["TRUE", "FALSE"] if site.backend == "local" else None)
+    assert seen["rules"]["Cases"] == [
+        "LEN(TRIM($L2))>0", "AND(ISNUMBER($J2),$J2>0)",
+        'AND(ISNUMBER($I2),$I2<NOW(),SUBSTITUTE($F2," ","")<>"Closed",SUBSTITUTE($F2," ","")<>"Withdrawn")',
+        '$E2="Urgent"', '$E2="High"']
+    assert seen["rules"]["Checklist"] == ["LEN(TRIM($K2))>0", OVERDUE_FORMULA, '$B2="Urgent"', '$B2="High"']
+
+    again = site.cli("setup")
+    assert again.exit_code == 0 and "already set up" in again.output, again.output
+
+
+def test_setup_lists_owners_once_configured(site: Site, smtp_server: SmtpServer) -> None:
+    site.write_config(smtp_server.port, {"owners": '["Ms K", "Mr T"]'})
+    result = site.cli("setup")
+    assert result.exit_code == 0 and "Owner dropdown" in result.output, result.output
+    assert board(site)["lists"]["Cases", "Owner"] == ["Ms K", "Mr T"]
+    assert "already set up" in site.cli("setup").output
+
+
+def test_setup_moves_ready_to_close_written_by_older_versions_back_to_open(site: Site) -> None:
+    old = {"Case ID": "DI-2026-0001", "Status": "Ready to close", "Priority": "Normal"}
+    kept = {"Case ID": "DI-2026-0002", "Status": "Closed", "Priority": "High"}
+    if site.backend == "local":
+        def put(sheet: Any) -> None:
+            for row, record in enumerate((old, kept), start=2):
+                for column, value in record.items():
+                    sheet.cell(row, CASES.column_names.index(column) + 1, value)
+        site.edit_local("Cases", put)
+    else:
+        site.emulator.set_values(site.spreadsheet_id, "Cases", "A2", [
+            [record.get(c, "") for c in CASES.column_names[:6]] for record in (old, kept)])
+
+    result = site.cli("setup")
+
+    assert result.exit_code == 0, result.output
+    assert 'Status "Ready to close" (written by older versions) became "Open" on 1 case(s)' in result.output
+    assert "DI-2026-0001" in result.output
+    statuses = {c["Case ID"]: c["Status"] for c in site.rows("cases")}
+    assert statuses == {"DI-2026-0001": "Open", "DI-2026-0002": "Closed"}
+    assert "already set up" in site.cli("setup").output
+
+
+def test_sync_on_a_sheet_without_the_new_columns_says_run_setup(site: Site) -> None:
+    """A sheet from an older version (no Progress column yet) stops the sync with what to do."""
+    if site.backend == "local":
+        site.edit_local("Cases", lambda sheet: sheet.delete_cols(CASES.column_names.index("Progress") + 1))
+    else:
+        sheet_id = site.emulator.sheet_id(site.spreadsheet_id, "Cases")
+        position = CASES.column_names.index("Progress")
+        open_storage(site.config).sheets.batch({"requests": [{"deleteDimension": {"range": {  # type: ignore[attr-defined]
+            "sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": position, "endIndex": position + 1}}}]})
+    site.add(response("2026-11-25T09:00"))
+
+    result = site.cli("sync", "--now", NOW)
+
+    assert result.exit_code == 1, result.output
+    assert "tab 'Cases' has no column 'Progress'" in result.output
+    assert "Run `digital-incidents setup`" in result.output
+    assert site.rows("cases") == []
+    repaired = site.cli("setup")
+    assert repaired.exit_code == 0 and "Progress" in repaired.output, repaired.output
+    assert "Progress" in open_storage(site.config).load().tab("cases").header

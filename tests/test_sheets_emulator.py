@@ -406,8 +406,56 @@ def test_unknown_and_unemulated_request_types(emu: SheetsEmulator, client: gspre
     assert unknown.error["message"] == ('Invalid JSON payload received. Unknown name "DeleteRange" '
                                         "at 'requests[0]': Cannot find field.")
     assert unknown.error["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
-    missing = _api_error(hc.batch_update, sid, {"requests": [{"findReplace": {"find": "x"}}]})
+    missing = _api_error(hc.batch_update, sid, {"requests": [{"autoFill": {"useAlternateSeries": True}}]})
     assert (missing.code, missing.error["status"]) == (501, "UNIMPLEMENTED")
+
+
+def test_board_requests_dropdowns_widths_wrap_tab_order_and_find_replace(
+        emu: SheetsEmulator, client: gspread.Client, sid: str) -> None:
+    """What setup sends for the leaders' board, answered and recorded as Google does."""
+    emu.create_spreadsheet(sid, tabs={"Form Responses 1": [["Timestamp"]],
+                                      "Cases": [["Case ID", "Status"], ["C-1", "Ready to close"],
+                                                ["C-2", " ready to  CLOSE "], ["C-3", "Closed"],
+                                                ["C-4", "Not ready to close"], ["C-5", "=\"Ready to close\""]]})
+    cases = emu.sheet_id(sid, "Cases")
+    status = {"sheetId": cases, "startRowIndex": 1, "startColumnIndex": 1, "endColumnIndex": 2}
+    one_of = {"condition": {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": "Open"},
+                                                              {"userEnteredValue": "Closed"}]},
+              "strict": False, "showCustomUi": True}
+    hc = client.http_client
+    reply = hc.batch_update(sid, {"requests": [
+        {"setDataValidation": {"range": status, "rule": one_of}},
+        {"updateDimensionProperties": {"range": {"sheetId": cases, "dimension": "COLUMNS", "startIndex": 1,
+                                                 "endIndex": 2},
+                                       "properties": {"pixelSize": 240}, "fields": "pixelSize"}},
+        {"repeatCell": {"range": status, "cell": {"userEnteredFormat": {"wrapStrategy": "WRAP",
+                                                                        "verticalAlignment": "TOP"}},
+                        "fields": "userEnteredFormat.wrapStrategy,userEnteredFormat.verticalAlignment"}},
+        {"updateSheetProperties": {"properties": {"sheetId": cases, "index": 0}, "fields": "index"}},
+        {"setBasicFilter": {"filter": {"range": {"sheetId": cases, "startRowIndex": 0, "startColumnIndex": 0}}}},
+        {"findReplace": {"find": r"^\s*ready\s*to\s*close\s*$", "replacement": "Open", "searchByRegex": True,
+                         "matchCase": False, "matchEntireCell": True, "range": status}},
+    ]})
+    assert reply["replies"][:5] == [{}, {}, {}, {}, {}]
+    assert reply["replies"][5] == {"findReplace": {"valuesChanged": 2, "occurrencesChanged": 2, "rowsChanged": 2,
+                                                   "sheetsChanged": 1}}
+    assert [row[1] for row in emu.values(sid, "Cases")] == [
+        "Status", "Open", "Open", "Closed", "Not ready to close", '="Ready to close"']  # whole cells only
+    cell = emu.cell(sid, "Cases", "B3")
+    assert cell["dataValidation"] == {"condition": one_of["condition"], "showCustomUi": True}, "false is omitted"
+    assert cell["userEnteredFormat"]["wrapStrategy"] == "WRAP"
+    assert cell["effectiveFormat"]["wrapStrategy"] == "WRAP"
+    meta = emu.metadata(sid)
+    assert [s["properties"]["title"] for s in meta["sheets"]] == ["Cases", "Form Responses 1"]
+    assert [s["properties"]["index"] for s in meta["sheets"]] == [0, 1]
+    assert meta["sheets"][0]["basicFilter"]["range"]["startRowIndex"] == 0
+    grid = hc.spreadsheets_get(sid, {"includeGridData": "true", "ranges": "Cases!A1:B1",
+                                     "fields": "sheets.data.columnMetadata.pixelSize"})
+    assert grid["sheets"][0]["data"][0]["columnMetadata"] == [{"pixelSize": 100}, {"pixelSize": 240}]
+    plain = hc.batch_update(sid, {"requests": [{"findReplace": {"find": "open", "replacement": "Open again",
+                                                                "sheetId": cases}}]})
+    assert plain["replies"][0]["findReplace"]["occurrencesChanged"] == 2
+    assert _api_error(hc.batch_update, sid, {"requests": [{"findReplace": {"find": "x"}}]}).code == 400
 
 
 def test_validation_and_conditional_formats(emu: SheetsEmulator, client: gspread.Client,

@@ -25,7 +25,7 @@ from sheets_emulator import SheetsEmulator
 from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, Snapshot
-from workflow.schema import CASES, CHECKLIST, NOTIFICATIONS, WORKER_TABS, TabSpec
+from workflow.schema import CASES, CHECKLIST, NOTIFICATIONS, STEP_STATUSES, WORKER_TABS, TabSpec
 from workflow.storage.google import PROTECTION_NOTE, GoogleSheetStorage, column_letter, from_serial, to_serial
 from workflow.storage.google.client import RetryPolicy, SheetsConnection
 
@@ -38,9 +38,13 @@ HOSTILE = ["=IMPORTXML(\"http://x.invalid\",\"//a\")", "+1", "@x", "-5", "=1+1",
 _ids = itertools.count(1)
 
 
-def make_config(folder: Path, spreadsheet_id: str, responses_tab: str = RESPONSES, credentials: str = "") -> Config:
+CONTACTS = {"principal": ("p@school.example",), "pastoral_lead": ("pl@school.example",)}
+
+
+def make_config(folder: Path, spreadsheet_id: str, responses_tab: str = RESPONSES, credentials: str = "",
+                owners: tuple[str, ...] = ()) -> Config:
     return storage_config(folder, backend="google", workbook=folder / "unused.xlsx", spreadsheet_id=spreadsheet_id,
-                          responses_tab=responses_tab, credentials=credentials)
+                          responses_tab=responses_tab, credentials=credentials, contacts=CONTACTS, owners=owners)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +111,8 @@ def a1(spec: TabSpec, column: str, row: int) -> str:
     return f"{column_letter(spec.column_names.index(column))}{row}"
 
 
-def by_key(emu: SheetsEmulator, spreadsheet_id: str, tab: str, key_columns: int = 1) -> dict[str, dict[str, Any]]:
-    """Every data row of a tab as {key: {header: value}} (fails on duplicate keys)."""
+def by_key(emu: SheetsEmulator, spreadsheet_id: str, tab: str, key: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Every data row of a tab as {key: {header: value}} (fails on duplicate keys); key: the first column."""
     rows = emu.values(spreadsheet_id, tab)
     header = rows[0]
     out: dict[str, dict[str, Any]] = {}
@@ -116,9 +120,9 @@ def by_key(emu: SheetsEmulator, spreadsheet_id: str, tab: str, key_columns: int 
         if all(value in (None, "") for value in row):
             continue  # a blank row a leader inserted
         record = {h: (row[i] if i < len(row) else None) for i, h in enumerate(header)}
-        key = " | ".join(str(record[h]) for h in header[:key_columns])
-        assert key not in out, f"duplicate row {key}"
-        out[key] = record
+        found = " | ".join(str(record[h]) for h in (key or header[:1]))
+        assert found not in out, f"duplicate row {found}"
+        out[found] = record
     return out
 
 
@@ -146,10 +150,37 @@ def test_setup_creates_tabs_formats_and_protection_then_is_idempotent(emu: Sheet
     received = emu.cell(spreadsheet_id, "Cases", a1(CASES, "Received", 2))
     assert received["userEnteredFormat"]["numberFormat"] == {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm"}
 
-    overdue = sheets["Checklist"]["conditionalFormats"][0]["booleanRule"]["condition"]
+    overdue = sheets["Checklist"]["conditionalFormats"][1]["booleanRule"]["condition"]
     assert overdue == {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=" + OVERDUE_FORMULA}]}
-    urgent = sheets["Cases"]["conditionalFormats"][0]["booleanRule"]["condition"]
-    assert urgent["values"][0]["userEnteredValue"] == f'=${a1(CASES, "Priority", 2)}="Urgent"'
+    assert rule_formulas(sheets["Cases"]) == [
+        "=LEN(TRIM($L2))>0", "=AND(ISNUMBER($J2),$J2>0)",
+        '=AND(ISNUMBER($I2),$I2<NOW(),SUBSTITUTE($F2," ","")<>"Closed",SUBSTITUTE($F2," ","")<>"Withdrawn")',
+        '=$E2="Urgent"', '=$E2="High"']
+    rules = sheets["Cases"]["conditionalFormats"]
+    assert rules[1]["ranges"][0]["startColumnIndex"] == CASES.column_names.index("Overdue steps"), "one cell"
+    assert "startColumnIndex" not in rules[3]["ranges"][0] or rules[3]["ranges"][0]["startColumnIndex"] == 0
+    tints = [r["booleanRule"]["format"]["backgroundColor"] for r in rules[3:]]
+    assert tints[0] != tints[1], "Urgent and High differ"
+    assert rule_formulas(sheets["Checklist"])[0] == f'=LEN(TRIM(${a1(CHECKLIST, "Attention", 2)}))>0'
+
+    # the board: Cases first, a filter on Cases and Checklist, widths, wrapping, dropdowns
+    assert meta["sheets"][0]["properties"]["title"] == "Cases"
+    for title in ("Cases", "Checklist"):
+        assert sheets[title]["basicFilter"]["range"]["startRowIndex"] == 0
+    assert all("basicFilter" not in sheets[t] for t in (RESPONSES, "Notifications", "Log", "Worker"))
+    widths = column_widths(storage, "Cases", len(CASES.columns))
+    assert widths[CASES.column_names.index("Summary")] == CASES.column("Summary").pixel_width > 300
+    assert column_widths(storage, "Worker", 2)[1] > 250, "the last sync's date-time is never ###"
+    summary = emu.cell(spreadsheet_id, "Cases", a1(CASES, "Summary", 2))
+    assert summary["userEnteredFormat"]["wrapStrategy"] == "WRAP"
+    assert dropdown(emu, spreadsheet_id, "Cases", "Status") == ["Open", "Closed", "Withdrawn"]
+    assert dropdown(emu, spreadsheet_id, "Cases", "Priority") == ["Urgent", "High", "Normal"]
+    assert dropdown(emu, spreadsheet_id, "Cases", "Outcome")[:2] == ["Resolved in school", "Referred to police"]
+    assert dropdown(emu, spreadsheet_id, "Checklist", "Status") == list(STEP_STATUSES)
+    assert dropdown(emu, spreadsheet_id, "Checklist", "Role") == ["principal", "pastoral_lead"]
+    assert dropdown(emu, spreadsheet_id, "Cases", "Owner") is None, "no owners configured: free text"
+    status = emu.cell(spreadsheet_id, "Cases", a1(CASES, "Status", 2))["dataValidation"]
+    assert status.get("strict") is not True and status["showCustomUi"] is True, "warn, never refuse"
 
     for title in (RESPONSES, "Cases", "Checklist", "Notifications", "Log", "Worker"):
         protected = sheets[title].get("protectedRanges") or []
@@ -170,37 +201,75 @@ def test_setup_creates_tabs_formats_and_protection_then_is_idempotent(emu: Sheet
     assert writes(emu) == [], "a second setup writes nothing"
 
 
-# The same rule as the local workbook's (test_storage_local): an open step of an open case past its Due.
+# The same text as the local workbook's (test_storage_local): an open step of an open case past its Due.
 _CASE_STATUS = """SUBSTITUTE(INDEX(INDIRECT("'Cases'!$F:$F"),MATCH($A2,INDIRECT("'Cases'!$A:$A"),0))," ","")"""
 OVERDUE_FORMULA = (
-    'AND($F2<>TRUE,$F2<>"TRUE",SUBSTITUTE($H2," ","")<>"Done",SUBSTITUTE($H2," ","")<>"Notneeded",'
-    f'ISNUMBER($E2),$E2<NOW(),{_CASE_STATUS}<>"Closed",{_CASE_STATUS}<>"Withdrawn")'
+    'AND($G2<>TRUE,$G2<>"TRUE",SUBSTITUTE($I2," ","")<>"Done",SUBSTITUTE($I2," ","")<>"Notneeded",'
+    f'SUBSTITUTE($I2," ","")<>"Caseclosed",ISNUMBER($F2),$F2<NOW(),{_CASE_STATUS}<>"Closed",'
+    f'{_CASE_STATUS}<>"Withdrawn")'
 )
+
+
+def rule_formulas(sheet: dict[str, Any]) -> list[str]:
+    return [rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"]
+            for rule in sheet.get("conditionalFormats") or []]
 
 
 def overdue_formulas(emu: SheetsEmulator, spreadsheet_id: str) -> list[str]:
     sheets = {s["properties"]["title"]: s for s in emu.metadata(spreadsheet_id)["sheets"]}
-    return [rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"]
-            for rule in sheets["Checklist"].get("conditionalFormats") or []]
+    return [f for f in rule_formulas(sheets["Checklist"]) if "NOW()" in f]
+
+
+def column_widths(storage: GoogleSheetStorage, title: str, count: int) -> list[int]:
+    reply = storage.sheets.get({"includeGridData": "true", "ranges": [f"'{title}'!A1:{column_letter(count - 1)}1"],
+                                "fields": "sheets.data.columnMetadata.pixelSize"})
+    return [m.get("pixelSize") for m in reply["sheets"][0]["data"][0]["columnMetadata"]]
+
+
+def dropdown(emu: SheetsEmulator, spreadsheet_id: str, title: str, column: str) -> list[str] | None:
+    """The dropdown list on a column's first data cell, or None."""
+    spec = {"Cases": CASES, "Checklist": CHECKLIST}[title]
+    rule = (emu.cell(spreadsheet_id, title, a1(spec, column, 2)) or {}).get("dataValidation")
+    if rule is None:
+        return None
+    assert rule["condition"]["type"] == "ONE_OF_LIST"
+    return [v["userEnteredValue"] for v in rule["condition"]["values"]]
 
 
 def test_setup_replaces_the_old_overdue_rule_that_ignored_status(emu: SheetsEmulator, tmp_path: Path) -> None:
     """Sheets set up before issue 6 highlighted a Not needed step; setup swaps the rule once."""
     spreadsheet_id, storage = new_sheet(emu, tmp_path)
     storage.setup(RESPONSE_HEADERS)
-    checklist = emu.sheet_id(spreadsheet_id, "Checklist")
-    old_formula = "=AND($F2<>TRUE,ISNUMBER($E2),$E2<NOW())"
-    old_rule = {"ranges": [{"sheetId": checklist, "startRowIndex": 1}], "booleanRule": {
-        "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": old_formula}]},
-        "format": {"backgroundColor": {"red": 0.96, "green": 0.8, "blue": 0.8}}}}
-    storage.sheets.batch({"requests": [
-        {"deleteConditionalFormatRule": {"sheetId": checklist, "index": 0}},
-        {"addConditionalFormatRule": {"index": 0, "rule": old_rule}},
-    ]})
-    emu.reset_requests()
+    swap_overdue_rule(emu, storage, spreadsheet_id, "=AND($G2<>TRUE,ISNUMBER($F2),$F2<NOW())")
 
     assert storage.setup(RESPONSE_HEADERS) == ['overdue steps highlighted in "Checklist"']
     assert len(writes(emu)) == 1
+    assert overdue_formulas(emu, spreadsheet_id) == ["=" + OVERDUE_FORMULA]
+    emu.reset_requests()
+    assert storage.setup(RESPONSE_HEADERS) == [] and writes(emu) == []
+
+
+def swap_overdue_rule(emu: SheetsEmulator, storage: GoogleSheetStorage, spreadsheet_id: str, formula: str) -> None:
+    """Put an older version of the overdue rule where setup put the current one (second of the tab's rules)."""
+    checklist = emu.sheet_id(spreadsheet_id, "Checklist")
+    old_rule = {"ranges": [{"sheetId": checklist, "startRowIndex": 1}], "booleanRule": {
+        "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
+        "format": {"backgroundColor": {"red": 0.96, "green": 0.8, "blue": 0.8}}}}
+    storage.sheets.batch({"requests": [
+        {"deleteConditionalFormatRule": {"sheetId": checklist, "index": 1}},
+        {"addConditionalFormatRule": {"index": 1, "rule": old_rule}},
+    ]})
+    emu.reset_requests()
+
+
+def test_setup_upgrades_the_issue_6_rule_that_painted_steps_of_closed_cases(emu: SheetsEmulator,
+                                                                            tmp_path: Path) -> None:
+    spreadsheet_id, storage = new_sheet(emu, tmp_path)
+    storage.setup(RESPONSE_HEADERS)
+    issue_6 = "=" + OVERDUE_FORMULA.replace(',SUBSTITUTE($I2," ","")<>"Caseclosed"', "")
+    swap_overdue_rule(emu, storage, spreadsheet_id, issue_6)
+
+    assert storage.setup(RESPONSE_HEADERS) == ['overdue steps highlighted in "Checklist"']
     assert overdue_formulas(emu, spreadsheet_id) == ["=" + OVERDUE_FORMULA]
     emu.reset_requests()
     assert storage.setup(RESPONSE_HEADERS) == [] and writes(emu) == []
@@ -227,11 +296,86 @@ def test_setup_repairs_a_tab_a_leader_changed_without_touching_data(emu: SheetsE
     assert set(CASES.column_names) <= set(rows[0])
     cases = {s["properties"]["title"]: s for s in emu.metadata(spreadsheet_id)["sheets"]}["cases"]
     priority = "C"  # the formula follows the Priority column where the leader put it
-    assert cases["conditionalFormats"][0]["booleanRule"]["condition"]["values"][0]["userEnteredValue"] == \
-        f'=${priority}2="Urgent"'
+    assert f'=${priority}2="Urgent"' in rule_formulas(cases)
     emu.reset_requests()
     assert storage.setup(RESPONSE_HEADERS) == []
     assert writes(emu) == []
+
+
+def test_setup_upgrades_an_old_board_once_keeping_a_leaders_filter_and_widths(emu: SheetsEmulator,
+                                                                              tmp_path: Path) -> None:
+    """A sheet set up by an older version: Cases after the responses, no new columns, a leader's
+    filter and column width, and cases the old worker marked "Ready to close"."""
+    old_cases = ["Case ID", "Received", "Priority", "Status", "Owner"]
+    rows = [old_cases, ["DI-0001", "", "High", "Ready to close", "Ms K"], ["DI-0002", "", "Normal", "Open", ""],
+            ["DI-0003", "", "Urgent", " ready to close", ""], ["DI-0004", "", "Normal", "Closed", ""]]
+    spreadsheet_id, storage = new_sheet(emu, tmp_path, extra_tabs={"Cases": rows})
+    cases_id = emu.sheet_id(spreadsheet_id, "Cases")
+    storage.sheets.batch({"requests": [
+        {"setBasicFilter": {"filter": {"range": {"sheetId": cases_id, "startRowIndex": 0, "endColumnIndex": 5},
+                                       "criteria": {"3": {"hiddenValues": ["Closed"]}}}}},
+        {"updateDimensionProperties": {"range": {"sheetId": cases_id, "dimension": "COLUMNS", "startIndex": 0,
+                                                 "endIndex": 1}, "properties": {"pixelSize": 77},
+                                       "fields": "pixelSize"}},
+    ]})
+    emu.reset_requests()
+
+    changes = storage.setup(RESPONSE_HEADERS)
+
+    assert len(writes(emu)) == 1
+    assert 'Status "Ready to close" (written by older versions) became "Open" on 2 case(s) of "Cases": ' \
+        "DI-0001, DI-0003" in changes
+    assert '"Cases" is now the first tab' in changes
+    assert 'widened the filter of "Cases" to every column' in changes
+    statuses = {k: v["Status"] for k, v in by_key(emu, spreadsheet_id, "Cases").items()}
+    assert statuses == {"DI-0001": "Open", "DI-0002": "Open", "DI-0003": "Open", "DI-0004": "Closed"}
+    record = by_key(emu, spreadsheet_id, "Cases")["DI-0001"]
+    assert record["Owner"] == "Ms K" and record["Progress"] in (None, "") and record["Attention"] in (None, "")
+    meta = emu.metadata(spreadsheet_id)
+    assert meta["sheets"][0]["properties"]["title"] == "Cases"
+    kept = meta["sheets"][0]["basicFilter"]
+    assert kept["criteria"] == {"3": {"hiddenValues": ["Closed"]}}, "the leader's criteria stay"
+    assert kept["range"].get("endColumnIndex", 999) >= len(CASES.columns)
+    assert column_widths(storage, "Cases", 2)[0] == 77, "a leader's width is kept"
+    assert column_widths(storage, "Cases", 2)[1] == CASES.column("Received").pixel_width
+
+    emu.reset_requests()
+    assert storage.setup(RESPONSE_HEADERS) == [] and writes(emu) == [], "second setup: no write"
+
+
+def test_owner_dropdown_only_when_the_config_lists_owners(emu: SheetsEmulator, tmp_path: Path) -> None:
+    spreadsheet_id, storage = new_sheet(emu, tmp_path)
+    storage.setup(RESPONSE_HEADERS)
+    assert dropdown(emu, spreadsheet_id, "Cases", "Owner") is None
+    with_owners = GoogleSheetStorage(make_config(tmp_path, spreadsheet_id, owners=("Ms K", "Mr T")), retry=FAST)
+    emu.reset_requests()
+    assert with_owners.setup(RESPONSE_HEADERS) == ['Owner dropdown in "Cases"']
+    assert dropdown(emu, spreadsheet_id, "Cases", "Owner") == ["Ms K", "Mr T"]
+    emu.reset_requests()
+    assert with_owners.setup(RESPONSE_HEADERS) == [] and writes(emu) == []
+
+    with_owners.load()
+    changes = ChangeSet()
+    changes.append("cases", case(1))
+    with_owners.commit(changes)
+    assert dropdown(emu, spreadsheet_id, "Cases", "Owner") == ["Ms K", "Mr T"], "an appended row keeps its lists"
+    assert dropdown(emu, spreadsheet_id, "Cases", "Status") == ["Open", "Closed", "Withdrawn"]
+
+
+def test_load_reports_the_sheets_locale_in_the_one_read(emu: SheetsEmulator, tmp_path: Path) -> None:
+    _, storage = ready_sheet(emu, tmp_path)
+    assert storage.load().locale == "en_GB"
+    assert len(emu.requests) == 1
+
+
+def test_a_sheet_without_the_new_columns_says_run_setup(emu: SheetsEmulator, tmp_path: Path) -> None:
+    old_cases = ["Case ID", "Received", "Priority", "Status"]
+    _, storage = new_sheet(emu, tmp_path, extra_tabs={"Cases": [old_cases, ["DI-0001", "", "High", "Open"]]})
+    storage.load()
+    changes = ChangeSet()
+    changes.update("cases", "DI-0001", 0, {"Progress": "Ready to close"})
+    with pytest.raises(SheetLayoutError, match='no column "Progress".*run `digital-incidents setup`'):
+        storage.commit(changes)
 
 
 def test_setup_without_responses_tab_says_link_the_form(emu: SheetsEmulator, tmp_path: Path) -> None:
@@ -366,7 +510,7 @@ def test_values_are_literal_text_datetimes_and_checkboxes(emu: SheetsEmulator, t
     clear = ChangeSet()
     clear.update("cases", "DI-0001", 0, {"Next step": None, "Overdue steps": 3})
     storage.commit(clear)
-    assert emu.cell(spreadsheet_id, "Cases", a1(CASES, "Next step", 2)) == {}
+    assert "userEnteredValue" not in emu.cell(spreadsheet_id, "Cases", a1(CASES, "Next step", 2))
     assert by_key(emu, spreadsheet_id, "Cases")["DI-0001"]["Overdue steps"] == 3
 
 
@@ -592,7 +736,7 @@ def test_checklist_key_uses_both_columns(emu: SheetsEmulator, tmp_path: Path) ->
     for s in range(3):
         changes.append("checklist", step(1, s))
     storage.commit(changes)
-    emu.sort_tab(spreadsheet_id, "Checklist", "B", reverse=True)
+    emu.sort_tab(spreadsheet_id, "Checklist", column_letter(CHECKLIST.column_names.index("Step")), reverse=True)
     snapshot = storage.load()
     assert [snapshot.tab("checklist").value(r, "Step") for r in range(3)] == ["step-2", "step-1", "step-0"]
     emu.reset_requests()
@@ -600,7 +744,7 @@ def test_checklist_key_uses_both_columns(emu: SheetsEmulator, tmp_path: Path) ->
     tick.update("checklist", "DI-0001 | step-0", 0, {"Status": "Done", "Done at": datetime(2025, 3, 3, tzinfo=UTC)})
     storage.commit(tick)
     assert len(emu.requests) == 1, "aimed at the key's row from the start, so no repair was needed"
-    rows = by_key(emu, spreadsheet_id, "Checklist", key_columns=2)
+    rows = by_key(emu, spreadsheet_id, "Checklist", key=CHECKLIST.key)
     assert rows["DI-0001 | step-0"]["Status"] == "Done" and rows["DI-0001 | step-2"]["Status"] == "Open"
     assert NOTIFICATIONS.key == ("Notification ID",) and CHECKLIST.key == ("Case ID", "Step")
 

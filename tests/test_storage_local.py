@@ -24,11 +24,12 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.formula.translate import Translator
 from openpyxl.styles import PatternFill
+from openpyxl.utils import get_column_letter
 
 from workflow.config import Config
 from workflow.errors import SheetLayoutError, StorageError, TemporaryFailure
 from workflow.model import ChangeSet, Table, row_key
-from workflow.schema import CASES, CHECKLIST, WORKER_TABS
+from workflow.schema import CASES, CHECKLIST, WORKER, WORKER_TABS, TabSpec
 from workflow.storage import local, open_storage
 from workflow.storage.cells import DATETIME_FORMAT, XLSX_TEXT_LIMIT
 from workflow.storage.local import LocalWorkbookStorage
@@ -63,6 +64,26 @@ def ready(storage: LocalWorkbookStorage) -> LocalWorkbookStorage:
     """A storage with a freshly set-up workbook."""
     storage.setup(RESPONSE_HEADERS)
     return storage
+
+
+def at(spec: TabSpec, column: str) -> int:
+    """The 1-based column of a declared column, as setup lays a new tab out."""
+    return spec.column_names.index(column) + 1
+
+
+def letter(spec: TabSpec, column: str) -> str:
+    return get_column_letter(at(spec, column))
+
+
+def rules_of(sheet) -> list[str]:
+    """A tab's conditional-format formulas, strongest (lowest priority number) first."""
+    found = [(rule.priority, rule.formula[0]) for cf in sheet.conditional_formatting for rule in cf.rules]
+    return [formula for _, formula in sorted(found)]
+
+
+def overdue_rule(sheet) -> str:
+    [formula] = [f for f in rules_of(sheet) if "NOW()" in f and "INDIRECT" in f]
+    return formula
 
 
 def header(sheet) -> list:
@@ -102,7 +123,9 @@ def test_setup_creates_every_tab_with_headers(storage: LocalWorkbookStorage) -> 
     changed = storage.setup(RESPONSE_HEADERS)
 
     workbook = load_workbook(storage.path)
-    assert workbook.sheetnames == [RESPONSES] + [spec.title for spec in WORKER_TABS]
+    assert workbook.sheetnames == ["Cases", RESPONSES] + [spec.title for spec in WORKER_TABS[1:]]
+    assert workbook.active.title == "Cases", "the workbook opens on the board"
+    assert [sheet.title for sheet in workbook.worksheets if sheet.sheet_view.tabSelected] == ["Cases"]
     assert header(workbook[RESPONSES]) == RESPONSE_HEADERS
     assert workbook[RESPONSES].column_dimensions["A"].number_format == DATETIME_FORMAT
     for spec in WORKER_TABS:
@@ -119,41 +142,170 @@ def test_setup_formats_worker_tabs(ready: LocalWorkbookStorage) -> None:
         sheet = workbook[spec.title]
         assert sheet.freeze_panes == "A2"
         assert all(cell.font.b for cell in sheet[1])
-    # Cases: A Case ID .. M Response key, N Response row, O Response hash (hidden)
-    assert [cases.column_dimensions[c].hidden for c in "MNO"] == [True, True, True]
+    hidden = [c.name for c in CASES.columns if c.hidden]
+    assert [cases.column_dimensions[letter(CASES, c)].hidden for c in hidden] == [True] * len(hidden)
     assert not cases.column_dimensions["A"].hidden
-    assert cases.column_dimensions["K"].width == 50  # Summary
-    assert cases.column_dimensions["B"].number_format == DATETIME_FORMAT  # Received
-    # Checklist: E Due, F Done, H Status
-    validations = checklist.data_validations.dataValidation
-    assert len(validations) == 1
-    assert validations[0].type == "list" and validations[0].formula1 == '"TRUE,FALSE"'
-    assert "F2" in validations[0].sqref and "F5000" in validations[0].sqref
-    assert "E2" not in validations[0].sqref
-    overdue = [rule.formula[0] for cf in checklist.conditional_formatting for rule in cf.rules]
+    assert cases.column_dimensions[letter(CASES, "Summary")].width == 50
+    assert cases.column_dimensions[letter(CASES, "Reported by")].width == 26
+    assert cases.column_dimensions[letter(CASES, "Received")].number_format == DATETIME_FORMAT
+    assert workbook["Worker"].column_dimensions[letter(WORKER, "Value")].width >= 20, "a date-time is never ###"
+    # Checklist: the Done list stays as it was (a stop, TRUE/FALSE)
+    done = letter(CHECKLIST, "Done")
+    [checkbox] = [v for v in checklist.data_validations.dataValidation if v.formula1 == '"TRUE,FALSE"']
+    assert checkbox.type == "list" and checkbox.errorStyle in (None, "stop")
+    assert f"{done}2" in checkbox.sqref and f"{done}5000" in checkbox.sqref
+    assert f"{letter(CHECKLIST, 'Due')}2" not in checkbox.sqref
+    overdue = overdue_rule(checklist)
     cases_status = """SUBSTITUTE(INDEX(INDIRECT("'Cases'!$F:$F"),MATCH($A2,INDIRECT("'Cases'!$A:$A"),0))," ","")"""
-    assert overdue == [
-        'AND($F2<>TRUE,$F2<>"TRUE",SUBSTITUTE($H2," ","")<>"Done",SUBSTITUTE($H2," ","")<>"Notneeded",'
-        f'ISNUMBER($E2),$E2<NOW(),{cases_status}<>"Closed",{cases_status}<>"Withdrawn")'
-    ]
-    urgent = [rule.formula[0] for cf in cases.conditional_formatting for rule in cf.rules]
-    assert urgent == ['$E2="Urgent"']
+    assert overdue == OVERDUE_FORMULA
+    assert cases_status in overdue
+    assert rules_of(cases) == ['LEN(TRIM($L2))>0', "AND(ISNUMBER($J2),$J2>0)",
+                               'AND(ISNUMBER($I2),$I2<NOW(),SUBSTITUTE($F2," ","")<>"Closed",'
+                               'SUBSTITUTE($F2," ","")<>"Withdrawn")', '$E2="Urgent"', '$E2="High"']
+    ranges = {rule.formula[0]: str(cf.sqref) for cf in cases.conditional_formatting for rule in cf.rules}
+    assert ranges['$E2="High"'] == f"A2:{get_column_letter(len(CASES.columns))}1048576", "a whole row"
+    assert ranges["AND(ISNUMBER($J2),$J2>0)"] == "J2:J1048576", "one cell"
+    fills = {rule.formula[0]: rule.dxf.fill.fgColor.rgb for cf in cases.conditional_formatting for rule in cf.rules}
+    assert fills['$E2="Urgent"'] != fills['$E2="High"']
+    assert rules_of(checklist)[0] == f"LEN(TRIM(${letter(CHECKLIST, 'Attention')}2))>0"
+
+
+# The same text as the Google sheet's (test_storage_google): an open step of an open case past its Due.
+_CASE_STATUS = """SUBSTITUTE(INDEX(INDIRECT("'Cases'!$F:$F"),MATCH($A2,INDIRECT("'Cases'!$A:$A"),0))," ","")"""
+OVERDUE_FORMULA = (
+    'AND($G2<>TRUE,$G2<>"TRUE",SUBSTITUTE($I2," ","")<>"Done",SUBSTITUTE($I2," ","")<>"Notneeded",'
+    f'SUBSTITUTE($I2," ","")<>"Caseclosed",ISNUMBER($F2),$F2<NOW(),{_CASE_STATUS}<>"Closed",'
+    f'{_CASE_STATUS}<>"Withdrawn")'
+)
+
+
+CONTACTS = {"principal": ("p@school.example",), "pastoral_lead": ("pl@school.example",)}
+
+
+def dropdown(sheet, spec: TabSpec, column: str):
+    """The list validation on a column's first data cell (not the Done stand-in), or None."""
+    cell = f"{letter(spec, column)}2"
+    found = [v for v in sheet.data_validations.dataValidation if v.type == "list" and cell in v.sqref]
+    return found[0] if found else None
+
+
+def test_setup_installs_dropdowns_that_warn_and_keep_a_leaders_word(tmp_path: Path) -> None:
+    storage = LocalWorkbookStorage(storage_config(tmp_path, workbook=tmp_path / "i.xlsx", contacts=CONTACTS))
+    storage.setup(RESPONSE_HEADERS)
+    workbook = load_workbook(storage.path)
+    cases, checklist = workbook["Cases"], workbook["Checklist"]
+
+    assert dropdown(cases, CASES, "Status").formula1 == '"Open,Closed,Withdrawn"'
+    assert dropdown(cases, CASES, "Priority").formula1 == '"Urgent,High,Normal"'
+    assert dropdown(cases, CASES, "Outcome").formula1.startswith('"Resolved in school,Referred to police,')
+    assert dropdown(cases, CASES, "Owner") is None, "no owners configured: free text"
+    assert dropdown(checklist, CHECKLIST, "Status").formula1 == '"Open,Overdue,Done,Not needed,Case closed"'
+    assert dropdown(checklist, CHECKLIST, "Role").formula1 == '"principal,pastoral_lead"'
+    for rule in (dropdown(cases, CASES, "Status"), dropdown(checklist, CHECKLIST, "Role")):
+        assert rule.showErrorMessage and rule.errorStyle == "warning", "a warning, never a refusal"
+        assert rule.allow_blank
+    assert dropdown(checklist, CHECKLIST, "Done").formula1 == '"TRUE,FALSE"'  # the Done list as before
+    assert storage.setup(RESPONSE_HEADERS) == []
+
+    owned = LocalWorkbookStorage(storage_config(tmp_path, workbook=tmp_path / "i.xlsx", contacts=CONTACTS,
+                                                owners=("Ms K", "Mr T")))
+    assert owned.setup(RESPONSE_HEADERS) == ["formatted Cases: Owner dropdown"]
+    assert dropdown(load_workbook(owned.path)["Cases"], CASES, "Owner").formula1 == '"Ms K,Mr T"'
+    assert owned.setup(RESPONSE_HEADERS) == []
+
+
+def test_board_filter_and_first_tab(ready: LocalWorkbookStorage) -> None:
+    workbook = load_workbook(ready.path)
+    last = get_column_letter(len(CASES.columns))
+    assert workbook["Cases"].auto_filter.ref == f"A1:{last}1048576"
+    assert workbook["Checklist"].auto_filter.ref.startswith("A1:")
+    assert not workbook["Log"].auto_filter.ref
+    assert workbook.sheetnames[0] == "Cases" and workbook.active.title == "Cases"
+
+
+def test_setup_upgrades_an_old_workbook_once_keeping_a_leaders_filter(storage: LocalWorkbookStorage) -> None:
+    """A workbook of an older version: responses first (and open), no new columns, old widths, a
+    leader's filter, and cases the old worker marked "Ready to close"."""
+    workbook = Workbook()
+    workbook.active.title = RESPONSES
+    workbook[RESPONSES].append(RESPONSE_HEADERS)
+    cases = workbook.create_sheet("Cases")
+    for row in (["Case ID", "Reported by", "Priority", "Status", "Owner"],
+                ["DI-0001", "a@school.example", "High", "Ready to close", "Ms K"],
+                ["DI-0002", "b@school.example", "Normal", " ready to CLOSE", ""],
+                ["DI-0003", "c@school.example", "Normal", "Closed", ""]):
+        cases.append(row)
+    cases.column_dimensions["B"].width = 15   # what an older setup gave "Reported by"
+    cases.column_dimensions["A"].width = 9    # a leader's own width
+    cases.auto_filter.ref = "A1:E4"
+    cases.auto_filter.add_filter_column(3, ["Ready to close"])
+    workbook.save(storage.path)
+
+    changed = storage.setup(RESPONSE_HEADERS)
+
+    assert 'Status "Ready to close" (written by older versions) became "Open" on 2 case(s) of Cases: ' \
+        "DI-0001, DI-0002" in changed
+    assert "Cases is now the first tab, where the workbook opens" in changed
+    workbook = load_workbook(storage.path)
+    cases = workbook["Cases"]
+    assert [cases.cell(r, 4).value for r in (2, 3, 4)] == ["Open", "Open", "Closed"]
+    assert [cell.value for cell in cases[2]][:5] == ["DI-0001", "a@school.example", "High", "Open", "Ms K"]
+    assert all(cell.value is None for cell in cases[2][5:]), "existing rows get nothing else"
+    assert workbook.sheetnames[0] == "Cases" and workbook.active.title == "Cases"
+    assert cases.column_dimensions["B"].width == 26 and cases.column_dimensions["A"].width == 9
+    assert cases.auto_filter.ref == f"A1:{get_column_letter(len(CASES.columns))}1048576", "widened"
+    assert [f.colId for f in cases.auto_filter.filterColumn] == [3], "the leader's criteria stay"
+    assert storage.setup(RESPONSE_HEADERS) == []
+
+
+def test_load_reports_the_configured_locale(tmp_path: Path) -> None:
+    storage = LocalWorkbookStorage(storage_config(tmp_path, workbook=tmp_path / "i.xlsx", locale="en_US"))
+    storage.setup(RESPONSE_HEADERS)
+    assert storage.load().locale == "en_US"
+
+
+def test_a_workbook_without_the_new_columns_says_run_setup(ready: LocalWorkbookStorage) -> None:
+    commit_appends(ready, "cases", [{"Case ID": "C-1"}])
+    workbook = load_workbook(ready.path)
+    workbook["Cases"].delete_cols(at(CASES, "Progress"))
+    workbook.save(ready.path)
+    changes = ChangeSet()
+    changes.update("cases", "C-1", 0, {"Progress": "Ready to close"})
+    with pytest.raises(SheetLayoutError, match="no column 'Progress': run `digital-incidents .*setup` to add it"):
+        ready.commit(changes)
 
 
 def test_setup_replaces_the_old_overdue_rule(ready: LocalWorkbookStorage) -> None:
     """Workbooks set up before issue 6 carry a rule that ignored the case; setup swaps it once."""
-    old = 'AND($F2<>TRUE,$F2<>"TRUE",$H2<>"Done",$H2<>"Not needed",ISNUMBER($E2),$E2<NOW())'
-    workbook = load_workbook(ready.path)
+    old = 'AND($G2<>TRUE,$G2<>"TRUE",$I2<>"Done",$I2<>"Not needed",ISNUMBER($F2),$F2<NOW())'
+    _swap_overdue_rule(ready.path, old)
+    assert ready.setup(RESPONSE_HEADERS) == ["formatted Checklist: overdue steps highlighted"]
+    rules = rules_of(load_workbook(ready.path)["Checklist"])
+    assert rules[1] == OVERDUE_FORMULA and len(rules) == len(CHECKLIST.highlights)
+    assert ready.setup(RESPONSE_HEADERS) == []
+
+
+def _swap_overdue_rule(path: Path, formula: str) -> None:
+    """Put an older version of the overdue rule where setup put the current one."""
+    workbook = load_workbook(path)
     sheet = workbook["Checklist"]
     for formatting in list(sheet.conditional_formatting):
-        del sheet.conditional_formatting[str(formatting.sqref)]
-    sheet.conditional_formatting.add("A2:I1048576", FormulaRule(formula=[old], fill=PatternFill("solid")))
-    workbook.save(ready.path)
+        rules = formatting.rules
+        for rule in list(rules):
+            if rule.formula[0] == OVERDUE_FORMULA:
+                rules.remove(rule)
+        if not rules:
+            del sheet.conditional_formatting[str(formatting.sqref)]
+    sheet.conditional_formatting.add("A2:I1048576", FormulaRule(formula=[formula], fill=PatternFill("solid")))
+    workbook.save(path)
 
+
+def test_setup_upgrades_the_issue_6_rule_that_painted_steps_of_closed_cases(ready: LocalWorkbookStorage) -> None:
+    """Until issue 7 a step marked "Case closed" was still red; setup swaps the rule once."""
+    issue_6 = OVERDUE_FORMULA.replace(',SUBSTITUTE($I2," ","")<>"Caseclosed"', "")
+    _swap_overdue_rule(ready.path, issue_6)
     assert ready.setup(RESPONSE_HEADERS) == ["formatted Checklist: overdue steps highlighted"]
-    formulas = [rule.formula[0] for cf in load_workbook(ready.path)["Checklist"].conditional_formatting
-                for rule in cf.rules]
-    assert len(formulas) == 1 and "INDIRECT(\"'Cases'!$F:$F\")" in formulas[0]
+    assert overdue_rule(load_workbook(ready.path)["Checklist"]) == OVERDUE_FORMULA
     assert ready.setup(RESPONSE_HEADERS) == []
 
 
@@ -164,8 +316,7 @@ def test_overdue_rule_follows_the_cases_columns(ready: LocalWorkbookStorage) -> 
     workbook.save(ready.path)
 
     ready.setup(RESPONSE_HEADERS)
-    [formula] = [rule.formula[0] for cf in load_workbook(ready.path)["Checklist"].conditional_formatting
-                 for rule in cf.rules]
+    formula = overdue_rule(load_workbook(ready.path)["Checklist"])
     assert "INDIRECT(\"'Cases'!$G:$G\"),MATCH($A2,INDIRECT(\"'Cases'!$B:$B\"),0)" in formula
     assert ready.setup(RESPONSE_HEADERS) == []
 
@@ -179,7 +330,7 @@ def test_overdue_rule_evaluates_as_declared_in_libreoffice(ready: LocalWorkbookS
     cases, checklist = workbook["Cases"], workbook["Checklist"]
     for row, (case, status) in enumerate([("C-1", "Open"), ("C-2", " closed "), ("C-3", "With drawn")], start=2):
         cases.cell(row, 1, case)
-        cases.cell(row, 6, status)
+        cases.cell(row, at(CASES, "Status"), status)
     steps = {  # (case, due, done, step status): red?
         ("C-1", past, None, "Open"): True,
         ("C-1", past, None, "Overdue"): True,
@@ -188,24 +339,30 @@ def test_overdue_rule_evaluates_as_declared_in_libreoffice(ready: LocalWorkbookS
         ("C-1", past, "TRUE", "Open"): False,
         ("C-1", past, None, "not needed"): False,
         ("C-1", past, None, "Done"): False,
+        ("C-1", past, None, "Case closed"): False,
+        ("C-1", past, None, "case  closed"): False,
         ("C-1", future, None, "Open"): False,
         ("C-1", None, None, "Open"): False,
         ("C-2", past, None, "Open"): False,
         ("C-3", past, None, "Open"): False,
         ("C-9", past, None, "Open"): False,  # no such case
     }
-    [rule] = [rule for cf in checklist.conditional_formatting for rule in cf.rules]
+    rule = overdue_rule(checklist)
+    spare = len(CHECKLIST.columns) + 2
+    origin = f"{get_column_letter(spare)}2"
     for row, (case, due, done, status) in enumerate(steps, start=2):
-        for column, value in zip((1, 5, 6, 8), (case, due, done, status), strict=True):
+        columns = [at(CHECKLIST, name) for name in ("Case ID", "Due", "Done", "Status")]
+        for column, value in zip(columns, (case, due, done, status), strict=True):
             checklist.cell(row, column, value)
-        checklist.cell(row, 12, Translator("=" + rule.formula[0], origin="L2").translate_formula(f"L{row}"))
+        checklist.cell(row, spare, Translator("=" + rule, origin=origin).translate_formula(
+            f"{get_column_letter(spare)}{row}"))
     workbook.move_sheet("Checklist", offset=-workbook.index(checklist))  # CSV export takes the first tab
     workbook.save(tmp_path / "evaluate.xlsx")
 
     subprocess.run(["soffice", "--headless", "--convert-to", "csv", "--outdir", str(tmp_path),
                     str(tmp_path / "evaluate.xlsx")], check=True, capture_output=True, timeout=120)
     rows = list(csv.reader((tmp_path / "evaluate.csv").read_text().splitlines()))[1:]
-    red = [row[11] == "TRUE" for row in rows[: len(steps)]]
+    red = [row[spare - 1] == "TRUE" for row in rows[: len(steps)]]
     assert red == list(steps.values())
 
 
@@ -253,7 +410,7 @@ def test_setup_adds_a_missing_responses_tab_first(storage: LocalWorkbookStorage)
 
     assert changed[0] == f"created tab {RESPONSES}"
     workbook = load_workbook(storage.path)
-    assert workbook.sheetnames[:2] == [RESPONSES, "Notes"]
+    assert workbook.sheetnames[:3] == ["Cases", RESPONSES, "Notes"]
     assert workbook["Notes"]["A1"].value == "leader notes"
     assert storage.load().responses.header == RESPONSE_HEADERS
 
@@ -288,8 +445,8 @@ def test_setup_replaces_its_own_rule_when_leaders_move_columns(ready: LocalWorkb
 
     assert any("overdue steps highlighted" in line for line in changed)
     sheet = load_workbook(ready.path)["Checklist"]
-    formulas = [rule.formula[0] for cf in sheet.conditional_formatting for rule in cf.rules]
-    assert len(formulas) == 1 and "$G2<>TRUE" in formulas[0] and "$F2<NOW()" in formulas[0]
+    formula = overdue_rule(sheet)
+    assert "$H2<>TRUE" in formula and "$G2<NOW()" in formula
     assert ready.setup(RESPONSE_HEADERS) == []
 
 
@@ -433,9 +590,12 @@ def test_hostile_text_stays_literal_text(ready: LocalWorkbookStorage, text: str)
     assert table.value(0, "Summary") == text
     assert table.value(0, "Next step") == text
     sheet = load_workbook(ready.path)["Cases"]
-    assert sheet["K2"].data_type == "s" and sheet["H2"].data_type == "s"
+    summary, next_step = letter(CASES, "Summary"), letter(CASES, "Next step")
+    assert sheet[f"{summary}2"].data_type == "s" and sheet[f"{next_step}2"].data_type == "s"
+    assert sheet[f"{summary}2"].alignment.wrap_text, "the worker wraps the long text it adds"
+    number = load_workbook(ready.path).sheetnames.index("Cases") + 1
     with zipfile.ZipFile(ready.path) as archive:
-        xml = archive.read("xl/worksheets/sheet2.xml").decode()
+        xml = archive.read(f"xl/worksheets/sheet{number}.xml").decode()
     assert "<f>" not in xml and 't="e"' not in xml
 
 
@@ -455,8 +615,8 @@ def test_leader_date_formats_are_kept_and_numbers_never_read_as_dates(
     commit_appends(ready, "checklist", [checklist_record("C-1", "Step")])
     commit_appends(ready, "cases", [{"Case ID": "C-1"}])
     workbook = load_workbook(ready.path)
-    workbook["Checklist"]["E2"].number_format = "dd/mm/yyyy hh:mm"  # Due, NZ style
-    workbook["Cases"]["J2"].number_format = "d-mmm"  # Overdue steps, formatted by mistake
+    workbook["Checklist"][f"{letter(CHECKLIST, 'Due')}2"].number_format = "dd/mm/yyyy hh:mm"  # NZ style
+    workbook["Cases"][f"{letter(CASES, 'Overdue steps')}2"].number_format = "d-mmm"  # formatted by mistake
     workbook.save(ready.path)
 
     changes = ChangeSet()
@@ -465,7 +625,7 @@ def test_leader_date_formats_are_kept_and_numbers_never_read_as_dates(
     ready.commit(changes)
 
     workbook = load_workbook(ready.path)
-    assert workbook["Checklist"]["E2"].number_format == "dd/mm/yyyy hh:mm"
+    assert workbook["Checklist"][f"{letter(CHECKLIST, 'Due')}2"].number_format == "dd/mm/yyyy hh:mm"
     assert ready.load().tab("cases").value(0, "Overdue steps") == 2
 
 
@@ -476,11 +636,13 @@ def test_appends_land_under_moved_headers_below_the_last_row(ready: LocalWorkboo
     commit_appends(ready, "checklist", [checklist_record("C-1", "First")])
     workbook = load_workbook(ready.path)
     sheet = workbook["Checklist"]
-    sheet.move_range("B1:B2", cols=8)  # Step moves to the end (column J) ...
-    sheet.delete_cols(2)  # ... and the gap closes: Step is now column I
-    sheet["J1"] = "Leader comment"
-    sheet["J2"] = "keep me"
-    sheet["J3"] = "a leader's note below the data"
+    width, step = len(CHECKLIST.columns), at(CHECKLIST, "Step")
+    mine = get_column_letter(width + 1)
+    sheet.move_range(f"{letter(CHECKLIST, 'Step')}1:{letter(CHECKLIST, 'Step')}2", cols=width + 1 - step)  # to the end
+    sheet.delete_cols(step)  # ... and the gap closes: Step is now the last column
+    sheet[f"{mine}1"] = "Leader comment"
+    sheet[f"{mine}2"] = "keep me"
+    sheet[f"{mine}3"] = "a leader's note below the data"
     sheet["A40"].number_format = "0.00"  # formatted, empty
     workbook.save(ready.path)
 
@@ -494,11 +656,11 @@ def test_appends_land_under_moved_headers_below_the_last_row(ready: LocalWorkboo
     )
 
     sheet = load_workbook(ready.path)["Checklist"]
-    assert header(sheet)[8:] == ["Step", "Leader comment"]
+    assert header(sheet)[width - 1:] == ["Step", "Leader comment"]
     assert [sheet.cell(row, 1).value for row in (2, 3, 4, 5)] == ["C-1", None, "C-2", "C-2"]
-    assert [sheet.cell(row, 9).value for row in (2, 4, 5)] == ["First", "Second", "Third"]
-    assert sheet["D4"].value == datetime(2024, 5, 1, 9)  # Due, now column D
-    assert [sheet.cell(row, 10).value for row in (2, 3, 4, 5)] == [
+    assert [sheet.cell(row, width).value for row in (2, 4, 5)] == ["First", "Second", "Third"]
+    assert sheet.cell(4, at(CHECKLIST, "Due") - 1).value == datetime(2024, 5, 1, 9)  # Due, one to the left
+    assert [sheet.cell(row, width + 1).value for row in (2, 3, 4, 5)] == [
         "keep me",
         "a leader's note below the data",
         None,
@@ -521,7 +683,7 @@ def test_update_follows_its_row_after_a_sort(ready: LocalWorkbookStorage) -> Non
     sheet = workbook["Checklist"]
     rows = sorted(
         ([cell.value for cell in row] for row in sheet.iter_rows(min_row=2)),
-        key=lambda values: values[1],
+        key=lambda values: values[CHECKLIST.column_names.index("Step")],
         reverse=True,
     )
     for at, values in enumerate(rows, start=2):
@@ -535,8 +697,9 @@ def test_update_follows_its_row_after_a_sort(ready: LocalWorkbookStorage) -> Non
     ready.commit(changes)
 
     after = cells(ready.path, "Checklist")
-    assert after.pop((4, 8)) == ("Overdue", "s")  # Bravo is now sheet row 4; Status is H
-    assert before.pop((4, 8)) == ("Open", "s")
+    status = CHECKLIST.column_names.index("Status") + 1
+    assert after.pop((4, status)) == ("Overdue", "s")  # Bravo is now sheet row 4
+    assert before.pop((4, status)) == ("Open", "s")
     assert after == before  # not one other cell changed
 
 
@@ -593,7 +756,7 @@ def test_missing_column_is_a_layout_error_and_nothing_is_written(
 ) -> None:
     commit_appends(ready, "cases", [{"Case ID": "C-1"}])
     workbook = load_workbook(ready.path)
-    workbook["Cases"].delete_cols(11)  # Summary
+    workbook["Cases"].delete_cols(at(CASES, "Summary"))
     workbook.save(ready.path)
     before = ready.path.read_bytes()
 

@@ -5,9 +5,9 @@ reorder them and add their own. Each tab has a key that identifies a row no
 matter where sorting or filtering has moved it.
 
 Everything ``setup`` installs is declared here as data (kinds and their number
-formats, widths, hidden columns, checkboxes, frozen header, row highlights,
-protection of worker-owned columns); the local and the Google backends only
-*render* it, so the two cannot drift apart.
+formats, widths and wrapping, hidden columns, checkboxes, dropdowns, frozen header,
+filter, row and cell highlights, protection of worker-owned columns, which tab comes
+first); the local and the Google backends only *render* it, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ class Column:
     hidden: bool = False   # bookkeeping column that setup hides
     checkbox: bool = False  # a tick box (Google) / a TRUE,FALSE list (xlsx)
     width: float | None = None  # starting width in characters; None = by kind and name
+    wrap: bool = False     # long text wraps inside the column instead of running under the next one
+    # A dropdown of the values a leader may pick: a tuple, or the name of a list in the config
+    # ("roles": the [contacts] roles, "owners": [board] owners, "outcomes": [board] outcomes),
+    # resolved by setup. The sheet warns about other values but keeps them (a leader's synonym is
+    # read by the worker); an empty list (no owners configured) means free text.
+    choices: tuple[str, ...] | str = ()
 
     @property
     def number_format(self) -> str | None:
@@ -50,20 +56,40 @@ class Column:
         if self.width is not None:
             return self.width
         if self.kind is Kind.DATETIME:
+            return 18.0
+        if self.kind is Kind.BOOL:
+            return 8.0
+        return self.legacy_width
+
+    @property
+    def legacy_width(self) -> float:
+        """The width setup gave a column before widths were declared (until issue 7): a column still
+        that wide was never resized by a leader, so setup may widen it."""
+        if self.kind is Kind.DATETIME:
             return 17.0
         if self.kind is Kind.BOOL:
             return 8.0
         return float(max(len(self.name) + 4, 12))
 
+    @property
+    def pixel_width(self) -> int:
+        """The starting width in pixels (Google): about 7 px a character of the default font, plus padding."""
+        return round(self.starting_width * 7 + 10)
+
 
 @dataclass(frozen=True)
 class Highlight:
-    """A whole-row conditional format: data rows where ``formula`` is true get these colours.
+    """A conditional format: data rows where ``formula`` is true get these colours, the whole row
+    or, with ``column``, only that column's cell.
 
     ``formula`` is a template in spreadsheet syntax without the leading "=": ``{Due}`` is this
     tab's Due cell of the row (``$E2``), ``{Cases!Status}`` another tab's whole column (through
     INDIRECT, which Google requires in conditional formats and Excel/LibreOffice accept).
-    ``replaces`` are regular expressions of older versions of this rule that setup swaps out.
+    ``replaces`` are regular expressions of older versions of this rule that setup swaps out;
+    ``was`` are older formula templates (same placeholders), recognised in any layout.
+
+    A tab's highlights are installed in the declared order, first = strongest: where two apply
+    to one cell, the first one's colours show (Google, Excel and LibreOffice alike).
     """
 
     name: str                    # what setup reports: "overdue steps highlighted"
@@ -71,6 +97,8 @@ class Highlight:
     fill: str                    # RGB hex
     font: str | None = None      # RGB hex of the text, if coloured
     replaces: tuple[str, ...] = ()
+    was: tuple[str, ...] = ()
+    column: str | None = None    # paint only this column's cell; None = the whole row
 
 
 @dataclass(frozen=True)
@@ -80,8 +108,9 @@ class TabSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = field(default=())  # columns whose values identify a row
     append_only: bool = False  # rows are only ever added: a load reads just the header (the Log grows forever)
-    highlights: tuple[Highlight, ...] = ()
+    highlights: tuple[Highlight, ...] = ()   # strongest first
     frozen_rows: int = 1       # the header row stays in view
+    filter: bool = False       # a filter on the header row (kept as a leader left it, widened if needed)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -130,20 +159,28 @@ def _not_any(cell: str, values: tuple[str, ...]) -> str:
 
 _CASE_STATUS = "INDEX({Cases!Status},MATCH({Case ID},{Cases!Case ID},0))"
 
-# Red: an open step (not ticked, not Done / Not needed) of an open case (not Closed / Withdrawn)
-# past its Due. A step whose case is not on Cases is not red (the lookup fails, and a rule
-# that fails is false in Google Sheets, Excel and LibreOffice alike).
+# Red: an open step (not ticked, not Done / Not needed / Case closed) of an open case (not
+# Closed / Withdrawn) past its Due. A step whose case is not on Cases is not red (the lookup
+# fails, and a rule that fails is false in Google Sheets, Excel and LibreOffice alike).
+RED, RED_TEXT = "FFC7CE", "9C0006"
+_OVERDUE_STEP_6 = (  # issue 6: a step of a closed case was still red
+    'AND({Done}<>TRUE,{Done}<>"TRUE",'
+    + _not_any("{Status}", (STEP_DONE, STEP_NOT_NEEDED))
+    + ",ISNUMBER({Due}),{Due}<NOW(),"
+    + _not_any(_CASE_STATUS, (CASE_CLOSED, CASE_WITHDRAWN))
+    + ")"
+)
 OVERDUE_STEP = Highlight(
     name="overdue steps highlighted",
     formula=(
         'AND({Done}<>TRUE,{Done}<>"TRUE",'
-        + _not_any("{Status}", (STEP_DONE, STEP_NOT_NEEDED))
+        + _not_any("{Status}", (STEP_DONE, STEP_NOT_NEEDED, STEP_CASE_CLOSED))
         + ",ISNUMBER({Due}),{Due}<NOW(),"
         + _not_any(_CASE_STATUS, (CASE_CLOSED, CASE_WITHDRAWN))
         + ")"
     ),
-    fill="FFC7CE",
-    font="9C0006",
+    fill=RED,
+    font=RED_TEXT,
     replaces=(
         # until issue 6, local: ignored the case
         r'AND\(\$[A-Z]+2<>TRUE,\$[A-Z]+2<>"TRUE",\$[A-Z]+2<>"[^"]*",\$[A-Z]+2<>"[^"]*",'
@@ -151,27 +188,51 @@ OVERDUE_STEP = Highlight(
         # until issue 6, Google: ignored Status and the case
         r"AND\(\$[A-Z]+2<>TRUE,ISNUMBER\(\$[A-Z]+2\),\$[A-Z]+2<NOW\(\)\)",
     ),
+    was=(_OVERDUE_STEP_6,),
 )
-URGENT_CASE = Highlight(name="urgent cases highlighted", formula='{Priority}="Urgent"', fill="FFDDC1")
+URGENT, HIGH = "FFDDC1", "FFF2CC"   # orange and pale yellow: Urgent and High rows differ at a glance
+URGENT_CASE = Highlight(name="urgent cases highlighted", formula='{Priority}="Urgent"', fill=URGENT)
+HIGH_CASE = Highlight(name="high-priority cases highlighted", formula='{Priority}="High"', fill=HIGH)
+_CASE_OPEN = _not_any("{Status}", (CASE_CLOSED, CASE_WITHDRAWN))
+OVERDUE_CASE = Highlight(
+    name="cases with overdue steps highlighted",
+    formula="AND(ISNUMBER({Overdue steps}),{Overdue steps}>0)",
+    fill=RED, font=RED_TEXT, column="Overdue steps",
+)
+PAST_NEXT_DUE = Highlight(
+    name="past next due dates highlighted",
+    formula=f"AND(ISNUMBER({{Next due}}),{{Next due}}<NOW(),{_CASE_OPEN})",
+    fill=RED, font=RED_TEXT, column="Next due",
+)
+ATTENTION, ATTENTION_TEXT = "E4D7F5", "4B1C7A"   # violet: the worker could not read a leader's entry
+CASE_ATTENTION = Highlight(
+    name="entries needing a leader's attention highlighted",
+    formula='LEN(TRIM({Attention}))>0', fill=ATTENTION, font=ATTENTION_TEXT, column="Attention",
+)
+STEP_ATTENTION = CASE_ATTENTION
+URGENT_STEP = Highlight(name="urgent steps highlighted", formula='{Priority}="Urgent"', fill=URGENT,
+                        column="Priority")
+HIGH_STEP = Highlight(name="high-priority steps highlighted", formula='{Priority}="High"', fill=HIGH,
+                      column="Priority")
 
 CASES = TabSpec(
     "cases",
     "Cases",
     (
-        Column("Case ID"),
+        Column("Case ID", width=14),
         Column("Received", D),
-        Column("Reported by"),
-        Column("Incident type"),
-        Column("Priority", owner="shared"),   # the worker sets it at intake; a leader's change wins
-        Column("Status", owner="leader"),
-        Column("Owner", owner="leader"),
-        Column("Next step"),
+        Column("Reported by", width=26),
+        Column("Incident type", width=26, wrap=True),
+        Column("Priority", owner="shared", width=10, choices=PRIORITIES),  # set at intake; a leader's change wins
+        Column("Status", owner="leader", width=11, choices=CASE_STATUSES),
+        Column("Owner", owner="leader", width=16, choices="owners"),
+        Column("Next step", width=34, wrap=True),
         Column("Next due", D),
-        Column("Overdue steps", N),
-        Column("Progress"),                    # the worker's view: "Ready to close", "3 of 7 steps done"
-        Column("Attention", width=40),         # leader input the worker could not understand, and where
-        Column("Summary", width=50),
-        Column("Outcome", owner="leader"),
+        Column("Overdue steps", N, width=14),
+        Column("Progress", width=18),  # the worker's view: "Ready to close", "3 of 7 steps done"
+        Column("Attention", width=30, wrap=True),  # leader input the worker could not understand, and where
+        Column("Summary", width=50, wrap=True),
+        Column("Outcome", owner="leader", width=24, wrap=True, choices="outcomes"),
         Column("Closed at", D),
         Column("Updated", D),
         Column("Response key", hidden=True),
@@ -183,28 +244,30 @@ CASES = TabSpec(
         Column("Priority set by", hidden=True),  # "worker" or "leader": a leader's priority is never changed
     ),
     key=("Case ID",),
-    highlights=(URGENT_CASE,),
+    highlights=(CASE_ATTENTION, OVERDUE_CASE, PAST_NEXT_DUE, URGENT_CASE, HIGH_CASE),
+    filter=True,
 )
 
 CHECKLIST = TabSpec(
     "checklist",
     "Checklist",
     (
-        Column("Case ID"),
-        Column("Priority"),                    # the case's priority, so the checklist can be scanned alone
-        Column("Step", width=36),
+        Column("Case ID", width=14),
+        Column("Priority", width=10),          # the case's priority, so the checklist can be scanned alone
+        Column("Step", width=36, wrap=True),
         Column("Guidance", width=50),
-        Column("Role", owner="shared"),
+        Column("Role", owner="shared", width=16, choices="roles"),
         Column("Due", D, owner="shared"),
         Column("Done", B, owner="leader", checkbox=True),
         Column("Done at", D),
-        Column("Status", owner="shared"),
-        Column("Notes", owner="leader", width=40),
-        Column("Attention", width=40),
+        Column("Status", owner="shared", width=12, choices=STEP_STATUSES),
+        Column("Notes", owner="leader", width=30, wrap=True),
+        Column("Attention", width=30, wrap=True),
         Column("Planned due", D, hidden=True),  # the Due the worker last set: a different Due was re-dated by a leader
     ),
     key=("Case ID", "Step"),
-    highlights=(OVERDUE_STEP,),
+    highlights=(STEP_ATTENTION, OVERDUE_STEP, URGENT_STEP, HIGH_STEP),
+    filter=True,
 )
 
 NOTIFICATIONS = TabSpec(
@@ -236,11 +299,12 @@ LOG = TabSpec(
 WORKER = TabSpec(
     "worker",
     "Worker",
-    (Column("Setting"), Column("Value")),
+    (Column("Setting", width=20), Column("Value", width=44)),  # wide enough for a date-time or an error
     key=("Setting",),
 )
 
 WORKER_TABS: tuple[TabSpec, ...] = (CASES, CHECKLIST, NOTIFICATIONS, LOG, WORKER)
+FIRST_TAB = CASES   # the leaders' board: the workbook opens on it, and it is the first tab
 BY_LOGICAL = {spec.logical: spec for spec in WORKER_TABS}
 
 # Form responses: the only column the worker needs by fixed name; the rest come from the form mapping.

@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
-from ..schema import Highlight, TabSpec, normalise
+from ..schema import Column, Highlight, TabSpec, normalise
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 # ``{Column}`` or ``{Tab!Column}`` in a Highlight formula.
 _PLACEHOLDER = re.compile(r"\{(?:([^{}!]+)!)?([^{}!]+)\}")
@@ -69,19 +73,37 @@ def highlight_formula(rule: Highlight, here: TabPlace, places: Mapping[str, TabP
 def is_ours(rule: Highlight, formula: str) -> bool:
     """Whether a formula found in the sheet is this rule (any layout) or an older version of it."""
     text = formula.removeprefix("=")
-    return any(re.fullmatch(pattern, text) for pattern in (_shape(rule), *rule.replaces))
+    patterns = (_shape(rule.formula), *(_shape(old) for old in rule.was), *rule.replaces)
+    return any(re.fullmatch(pattern, text) for pattern in patterns)
 
 
-def _shape(rule: Highlight) -> str:
-    """The rule's formula as a pattern that matches it whatever the column letters and titles."""
+def _shape(template: str) -> str:
+    """A formula template as a pattern that matches it whatever the column letters and titles."""
     parts = []
     last = 0
-    for match in _PLACEHOLDER.finditer(rule.formula):
-        parts.append(re.escape(rule.formula[last:match.start()]))
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[last:match.start()]))
         parts.append(_OWN_CELL if match.group(1) is None else _OTHER_COLUMN)
         last = match.end()
-    parts.append(re.escape(rule.formula[last:]))
+    parts.append(re.escape(template[last:]))
     return "".join(parts)
+
+
+def highlight_column(rule: Highlight, place: TabPlace) -> int | None:
+    """The 0-based position a cell highlight paints; None for a whole-row highlight."""
+    return None if rule.column is None else place.position(rule.column)
+
+
+def choices(column: Column, config: Config) -> tuple[str, ...]:
+    """The dropdown list of a column, its named config list resolved; () = no dropdown."""
+    if isinstance(column.choices, tuple):
+        return column.choices
+    named: dict[str, tuple[str, ...]] = {
+        "roles": tuple(config.contacts),
+        "owners": config.board.owners,
+        "outcomes": config.board.outcomes,
+    }
+    return named[column.choices]
 
 
 def worker_spans(place: TabPlace) -> list[tuple[int, int]]:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.formatting.formatting import ConditionalFormattingList
 from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.cell import coordinate_from_string
+from openpyxl.utils.cell import coordinate_from_string, range_boundaries
 from openpyxl.utils.units import DEFAULT_COLUMN_WIDTH
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.dimensions import ColumnDimension
@@ -40,12 +41,16 @@ from ..errors import DigitalIncidentsError, SheetLayoutError, StorageError, Temp
 from ..model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
 from ..schema import (
     BY_LOGICAL,
+    CASE_OPEN,
+    CASE_READY,
+    CASES,
     DATE_FORMAT,
     DATETIME_FORMAT,
+    FIRST_TAB,
     RESPONSES_TIMESTAMP,
     WORKER_TABS,
     Column,
-    Highlight,
+    Kind,
     TabSpec,
     normalise,
 )
@@ -58,7 +63,7 @@ from .cells import (
     read_value,
     sheet_value,
 )
-from .design import TabPlace, highlight_formula, is_ours
+from .design import TabPlace, choices, highlight_column, highlight_formula, is_ours
 from .rows import RowIndex
 
 if TYPE_CHECKING:
@@ -70,6 +75,12 @@ MAX_ROW = 1_048_576  # the last row of an xlsx sheet: rules and validation cover
 
 # The xlsx stand-in for a checkbox: leaders type TRUE (or pick it from the list) when done.
 CHECKBOX_LIST = '"TRUE,FALSE"'
+LIST_LIMIT = 255  # the longest inline list Excel accepts in a data validation (characters)
+WRAPPED = Alignment(wrap_text=True, vertical="top")
+TOP = Alignment(vertical="top")   # the other cells of a tab with wrapped columns: a row reads across its first line
+CENTRED = Alignment(horizontal="center", vertical="top")   # counts, clear of the text beside them
+LINE_HEIGHT = 15.0   # points: one line of the default font
+MAX_LINES = 3        # a row grows to show at most this many lines of wrapped text: the board stays scannable
 
 
 class LocalWorkbookStorage:
@@ -80,6 +91,7 @@ class LocalWorkbookStorage:
         if not path.is_absolute():
             path = Path(config.path).parent / path
         self.path = path
+        self.config = config
         self.config_path = config.path
         self.timezone = config.school.timezone
         self.responses_tab = config.sheet.responses_tab
@@ -109,7 +121,8 @@ class LocalWorkbookStorage:
                     tabs[spec.logical] = self._read_table(workbook[found], header_only=spec.append_only)
         finally:
             workbook.close()
-        return Snapshot(responses=responses, tabs=tabs, sheet_timezone=self.timezone, text_limit=XLSX_TEXT_LIMIT)
+        return Snapshot(responses=responses, tabs=tabs, sheet_timezone=self.timezone, text_limit=XLSX_TEXT_LIMIT,
+                        locale=self.config.school.locale)
 
     def _read_table(self, sheet: Any, header_only: bool = False) -> Table:
         try:
@@ -160,11 +173,7 @@ class LocalWorkbookStorage:
             self._apply_update(tabs[update.tab], update)
         for logical, records in changes.appends.items():
             for record in records:
-                tab = tabs[logical]
-                tab.last_row += 1
-                for column, value in record.items():
-                    if not column.startswith("_") and value is not None:
-                        self._write(tab.sheet.cell(tab.last_row, tab.position(column) + 1), value)
+                self._append(tabs[logical], record)
         self._save(workbook, stamp)
 
     def _tab(self, workbook: Workbook, spec: TabSpec) -> _Tab:
@@ -176,12 +185,30 @@ class LocalWorkbookStorage:
             )
         return _Tab(self, spec, workbook[title])
 
+    def _append(self, tab: _Tab, record: dict[str, CellValue]) -> None:
+        """One new row below the last; long text in wrapped columns wraps (setup only wraps the cells it found)."""
+        tab.last_row += 1
+        for column, value in record.items():
+            if not column.startswith("_") and value is not None:
+                cell = tab.sheet.cell(tab.last_row, tab.position(column) + 1)
+                self._write(cell, value)
+                if normalise(column) in tab.wrapped:
+                    cell.alignment = WRAPPED
+                elif tab.wrapped:
+                    cell.alignment = CENTRED if normalise(column) in tab.numbers else TOP
+        _fit_row(tab.sheet, tab.last_row, tab.wrapped_columns())
+
     def _apply_update(self, tab: _Tab, update: RowUpdate) -> None:
         row = tab.find(update)
         if row is None:
             return
         for column, value in update.cells.items():
-            self._write(tab.sheet.cell(row, tab.position(column) + 1), value)
+            cell = tab.sheet.cell(row, tab.position(column) + 1)
+            self._write(cell, value)
+            if normalise(column) in tab.wrapped and not cell.alignment.wrap_text:
+                cell.alignment = WRAPPED
+        if any(normalise(column) in tab.wrapped for column in update.cells):
+            _fit_row(tab.sheet, row, tab.wrapped_columns())
 
     def _write(self, cell: Any, value: CellValue) -> None:
         """Write one value by the rules in cells.py (text always literal, wall-clock times)."""
@@ -240,7 +267,8 @@ class LocalWorkbookStorage:
         """
         changed: list[str] = []
         stamp: tuple[int, int, int] | None = None
-        if self.path.exists():
+        created = not self.path.exists()
+        if not created:
             stamp = self._stamp()
             workbook = self._open(read_only=False)
         else:
@@ -256,8 +284,12 @@ class LocalWorkbookStorage:
         for spec in WORKER_TABS:
             place = places[spec.logical]
             formatted = _format_tab(workbook[place.title], place, places, widths[spec.logical])
+            formatted += _add_dropdowns(workbook[place.title], place, self.config)
             if formatted and f"created tab {spec.title}" not in changed:
                 changed.append(f"formatted {place.title}: {', '.join(formatted)}")
+        changed += _migrate_ready_to_close(workbook[places[CASES.logical].title], places[CASES.logical])
+        if _board_first(workbook, places[FIRST_TAB.logical].title) and not created:
+            changed.append(f"{places[FIRST_TAB.logical].title} is now the first tab, where the workbook opens")
 
         if changed:
             self._save(workbook, stamp)
@@ -406,10 +438,17 @@ class _Tab:
         self.sheet = sheet
         self.positions = header_positions(cell.value for cell in sheet[1])
         self.last_row = _last_used_row(sheet)
+        self.wrapped = {normalise(column.name) for column in spec.columns if column.wrap}
+        self.numbers = {normalise(column.name) for column in spec.columns if column.kind is Kind.NUMBER}
         self._rows: RowIndex | None = None
 
     def position(self, column: str) -> int:
         return self.positions[normalise(column)]
+
+    def wrapped_columns(self) -> dict[int, Column]:
+        """1-based sheet column -> declared column, for the wrapped columns the tab has."""
+        return {self.positions[normalise(c.name)] + 1: c for c in self.spec.columns
+                if c.wrap and normalise(c.name) in self.positions}
 
     def require(self, column: str) -> None:
         if normalise(column) not in self.positions:
@@ -495,11 +534,11 @@ def _format_tab(sheet: Worksheet, place: TabPlace, places: dict[str, TabPlace], 
         ("froze header row", _freeze_header(sheet, place.spec.frozen_rows)),
     ] if done]
     changed += _format_columns(sheet, place)
+    changed += _wrap_columns(sheet, place)
     changed += _add_checkbox_lists(sheet, place)
-    rows = f"A2:{get_column_letter(max(width, sheet.max_column, 1))}{MAX_ROW}"
-    for rule in place.spec.highlights:
-        if _ensure_rule(sheet, rows, rule, highlight_formula(rule, place, places)):
-            changed.append(rule.name)
+    changed += _ensure_rules(sheet, place, places, get_column_letter(max(width, sheet.max_column, 1)))
+    if place.spec.filter and _ensure_filter(sheet, width):
+        changed.append("filter on the header row")
     return changed
 
 
@@ -531,12 +570,20 @@ def _width(column: Column) -> float:
     return width + 1 if width == DEFAULT_COLUMN_WIDTH else width
 
 
+def _ours_to_widen(column: Column, width: float | None) -> bool:
+    """Whether a column's width is unset, the default, or one an older setup gave it (never a leader's)."""
+    if not width or width == DEFAULT_COLUMN_WIDTH:
+        return True
+    legacy = column.legacy_width
+    return width in (legacy, legacy + 1 if legacy == DEFAULT_COLUMN_WIDTH else legacy)
+
+
 def _format_columns(sheet: Worksheet, place: TabPlace) -> list[str]:
     widths = hidden = formats = False
     for column in place.spec.columns:
         index = place.position(column.name) + 1
         dimension = _column_dimension(sheet, index, create=False)
-        if dimension is None or not dimension.width or dimension.width == DEFAULT_COLUMN_WIDTH:
+        if dimension is None or (_ours_to_widen(column, dimension.width) and dimension.width != _width(column)):
             dimension = dimension or _column_dimension(sheet, index, create=True)
             assert dimension is not None
             dimension.width = _width(column)
@@ -585,27 +632,152 @@ def _has_checkbox_list(sheet: Worksheet, cell: str) -> bool:
     return False
 
 
-def _ensure_rule(sheet: Worksheet, rows: str, rule: Highlight, formula: str) -> bool:
-    """Add a highlight unless it is already there; drop our own stale versions of it (columns
-    moved, or an older rule). Returns whether anything changed."""
-    stale = []
+def _wrap_columns(sheet: Worksheet, place: TabPlace) -> list[str]:
+    """Wrap long text in the declared columns: the cells there now (the worker wraps the ones it adds)."""
+    wrapped = []
+    last = _last_used_row(sheet)
+    for column in place.spec.columns:
+        if not column.wrap:
+            continue
+        index = place.position(column.name) + 1
+        cells = [row[0] for row in sheet.iter_rows(min_row=2, max_row=last, min_col=index, max_col=index)]
+        unwrapped = [cell for cell in cells if cell.value is not None and not cell.alignment.wrap_text]
+        for cell in unwrapped:
+            cell.alignment = WRAPPED
+            _fit_row(sheet, cell.row, {index: column})
+        if unwrapped:
+            wrapped.append(column.name)
+    return [f"wrapped {', '.join(wrapped)}"] if wrapped else []
+
+
+def _fit_row(sheet: Worksheet, row: int, wrapped: dict[int, Column]) -> None:
+    """Give a row the height its wrapped text needs (up to MAX_LINES), as neither openpyxl nor
+    LibreOffice sizes rows when a file is written; a row a leader sized stays as it is."""
+    dimension = sheet.row_dimensions[row]
+    current = dimension.height if dimension.customHeight and dimension.height else None
+    if current is not None and current not in [LINE_HEIGHT * n for n in range(2, MAX_LINES + 1)]:
+        return  # a leader's height
+    lines = 1
+    for index, column in wrapped.items():
+        value = sheet.cell(row, index).value
+        if isinstance(value, str) and value:
+            per_line = max(int(column.starting_width * 1.15) - 1, 1)  # a character averages under one unit
+            need = sum(max(1, -(-len(part) // per_line)) for part in value.splitlines() or [""])
+            lines = max(lines, min(need, MAX_LINES))
+    if lines > 1 or current is not None:
+        dimension.height = LINE_HEIGHT * lines if lines > 1 else None
+
+
+def _ensure_rules(sheet: Worksheet, place: TabPlace, places: dict[str, TabPlace], last: str) -> list[str]:
+    """The tab's highlights, strongest first, ahead of any rules of a leader's; our own stale
+    versions (columns moved, an older rule) are dropped. Returns the names of rules (re)installed."""
+    wanted = []
+    for rule in place.spec.highlights:
+        position = highlight_column(rule, place)
+        letters = ("A", last) if position is None else (get_column_letter(position + 1),) * 2
+        wanted.append((rule, f"{letters[0]}2:{letters[1]}{MAX_ROW}", highlight_formula(rule, place, places)))
+    ours: list[tuple[int, Any, str | None, Any]] = []
+    others: list[tuple[int, Any, str | None, Any]] = []
     for formatting in sheet.conditional_formatting:
         for existing in formatting.rules:
-            text = existing.formula[0] if existing.formula else ""
-            if existing.type != "expression":
-                continue
-            if text == formula and str(formatting.sqref) == rows:
-                return False
-            if is_ours(rule, text):
-                stale.append((formatting, existing))
-    for formatting, existing in stale:
-        rules = sheet.conditional_formatting[formatting]
-        rules.remove(existing)
-        if not rules:
-            del sheet.conditional_formatting[str(formatting.sqref)]
-    fill = PatternFill(start_color=rule.fill, end_color=rule.fill, fill_type="solid")
-    font = Font(color=rule.font) if rule.font else None
-    sheet.conditional_formatting.add(rows, FormulaRule(formula=[formula], fill=fill, font=font, stopIfTrue=False))
+            text = existing.formula[0] if existing.type == "expression" and existing.formula else None
+            mine = text is not None and any(is_ours(rule, text) for rule in place.spec.highlights)
+            (ours if mine else others).append((existing.priority or 0, formatting, text, existing))
+    ours.sort(key=lambda item: item[0])
+    have = [(str(formatting.sqref), text) for _, formatting, text, _ in ours]
+    if have == [(rows, formula) for _, rows, formula in wanted]:
+        return []
+    rebuilt = ConditionalFormattingList()
+    for priority, (rule, rows, formula) in enumerate(wanted, start=1):
+        fill = PatternFill(start_color=rule.fill, end_color=rule.fill, fill_type="solid")
+        font = Font(color=rule.font) if rule.font else None
+        made = FormulaRule(formula=[formula], fill=fill, font=font, stopIfTrue=False)
+        made.priority = priority
+        rebuilt.add(rows, made)
+    others.sort(key=lambda item: item[0])
+    for priority, (_, formatting, _, existing) in enumerate(others, start=len(wanted) + 1):
+        existing.priority = priority
+        rebuilt.add(formatting, existing)
+    sheet.conditional_formatting = rebuilt
+    return [rule.name for rule, rows, formula in wanted if (rows, formula) not in have]
+
+
+def _ensure_filter(sheet: Worksheet, width: int) -> bool:
+    """A filter on the header row over every column; a leader's filter is kept (its criteria too),
+    only widened when it misses columns."""
+    wanted = f"A1:{get_column_letter(max(width, 1))}{MAX_ROW}"
+    ref = sheet.auto_filter.ref
+    if ref:
+        first_column, first_row, last_column, _ = range_boundaries(ref)
+        if first_row == 1 and first_column == 1 and (last_column or 0) >= width:
+            return False
+    sheet.auto_filter.ref = wanted
+    return True
+
+
+def _add_dropdowns(sheet: Worksheet, place: TabPlace, config: Config) -> list[str]:
+    """A dropdown list per declared column; other values get a warning, never a refusal (a
+    leader's synonym is still read by the worker). Replaces our own list when the config changed."""
+    changed = []
+    for column in place.spec.columns:
+        values = choices(column, config)
+        if not values:
+            continue
+        letter = place.letter(column.name)
+        rows = f"{letter}2:{letter}{MAX_ROW}"
+        formula = '"' + ",".join(values) + '"'
+        if any("," in value or '"' in value for value in values) or len(formula) - 2 > LIST_LIMIT:
+            log.warning('no dropdown on "%s" of tab %s: an .xlsx list holds at most %d characters and no '
+                        "commas or quotes; shorten the list in the config", column.name, sheet.title, LIST_LIMIT)
+            continue
+        mine = [rule for rule in sheet.data_validations.dataValidation
+                if rule.type == "list" and str(rule.sqref) == rows]
+        if any(rule.formula1 == formula and rule.errorStyle == "warning" for rule in mine):
+            continue
+        for rule in mine:
+            sheet.data_validations.dataValidation.remove(rule)
+        shown = ", ".join(values)
+        rule = DataValidation(
+            type="list", formula1=formula, allow_blank=True,
+            showErrorMessage=True, errorStyle="warning", errorTitle=column.name,
+            error=f"{column.name} is usually one of: {shown}. Keep your entry? The worker reads "
+                  "common alternatives and flags what it cannot read.",
+        )
+        rule.add(rows)
+        sheet.add_data_validation(rule)
+        changed.append(f"{column.name} dropdown")
+    return changed
+
+
+def _migrate_ready_to_close(sheet: Worksheet, place: TabPlace) -> list[str]:
+    """Older versions wrote "Ready to close" into Status, which is now the leader's alone (the worker
+    shows it under Progress): such a case becomes "Open" again, once."""
+    column = place.position("Status") + 1
+    case_id = place.position("Case ID") + 1
+    moved = []
+    for row in range(2, _last_used_row(sheet) + 1):
+        cell = sheet.cell(row, column)
+        if isinstance(cell.value, str) and normalise(cell.value) == normalise(CASE_READY):
+            cell.value = CASE_OPEN
+            moved.append(str(sheet.cell(row, case_id).value or f"row {row}"))
+    if not moved:
+        return []
+    log.info('setup: Status "%s" became "%s" on %d case(s): %s', CASE_READY, CASE_OPEN, len(moved), ", ".join(moved))
+    return [f'Status "{CASE_READY}" (written by older versions) became "{CASE_OPEN}" on {len(moved)} case(s) '
+            f"of {sheet.title}: {', '.join(moved)}"]
+
+
+def _board_first(workbook: Workbook, title: str) -> bool:
+    """The board is the first tab, and the one the workbook opens on (the only one selected)."""
+    sheet = workbook[title]
+    views = [(other, other.sheet_view) for other in workbook.worksheets]
+    selected = [other for other, view in views if view.tabSelected]
+    if workbook.sheetnames[0] == title and workbook.active is sheet and selected == [sheet]:
+        return False
+    workbook.move_sheet(sheet, -workbook.sheetnames.index(title))
+    workbook.active = 0
+    for other, view in views:
+        view.tabSelected = other is sheet
     return True
 
 

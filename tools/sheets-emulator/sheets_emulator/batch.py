@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -472,6 +473,65 @@ def _req_set_basic_filter(ss: _Spreadsheet, p: dict[str, Any]) -> None:
     sheet.basic_filter = given
 
 
+def _find_scope(ss: _Spreadsheet, p: dict[str, Any]) -> list[tuple[_Sheet, int, int, int, int]]:
+    scopes = [key for key in ("range", "sheetId", "allSheets") if p.get(key) not in (None, False)]
+    if len(scopes) != 1:
+        raise _Invalid("Exactly one of range, sheetId or allSheets must be set.")
+    if "range" in scopes:
+        return [_grid_range(ss, p["range"])]
+    sheets = ss.sheets if "allSheets" in scopes else [_sheet_of(ss, p["sheetId"])]
+    return [(sheet, 0, sheet.row_count, 0, sheet.col_count) for sheet in sheets]
+
+
+def _find_pattern(p: dict[str, Any]) -> re.Pattern[str]:
+    find = p.get("find")
+    if not isinstance(find, str) or find == "":
+        raise _Invalid("Find string must not be empty.")
+    flags = 0 if p.get("matchCase") else re.IGNORECASE
+    try:
+        return re.compile(find if p.get("searchByRegex") else re.escape(find), flags)
+    except re.error:
+        raise _Invalid(f"Invalid regular expression: {find}") from None
+
+
+def _req_find_replace(ss: _Spreadsheet, p: dict[str, Any]) -> dict[str, Any]:
+    """Text and (with includeFormulas) formula cells; regex replacements use $1 for groups, as Google does."""
+    pattern = _find_pattern(p)
+    replacement = str(p.get("replacement") or "")
+    if p.get("searchByRegex"):
+        replacement = re.sub(r"\$(\d+)", r"\\\1", replacement.replace("\\", "\\\\"))
+    else:
+        replacement = replacement.replace("\\", "\\\\")
+    counts = {"valuesChanged": 0, "formulasChanged": 0, "occurrencesChanged": 0}
+    rows: set[tuple[int, int]] = set()
+    sheets: set[int] = set()
+    for sheet, r0, r1, c0, c1 in _find_scope(ss, p):
+        for r in range(r0, min(r1, len(sheet.rows))):
+            for c in range(c0, min(c1, len(sheet.rows[r]))):
+                cell = sheet.get(r, c) or {}
+                value = cell.get("userEnteredValue") or {}
+                key = "formulaValue" if "formulaValue" in value else "stringValue" if "stringValue" in value else None
+                if key is None or (key == "formulaValue" and not p.get("includeFormulas")):
+                    continue
+                text = str(value[key])
+                if p.get("matchEntireCell"):
+                    found = 1 if pattern.fullmatch(text) else 0
+                    new = pattern.sub(replacement, text, count=1) if found else text
+                else:
+                    new, found = pattern.subn(replacement, text)
+                if not found:
+                    continue
+                counts["occurrencesChanged"] += found
+                counts["formulasChanged" if key == "formulaValue" else "valuesChanged"] += 1
+                rows.add((sheet.sheet_id, r))
+                sheets.add(sheet.sheet_id)
+                sheet.put(r, c, _apply_cell(cell, {"userEnteredValue": {key: new}}, [("userEnteredValue",)]))
+    reply: dict[str, Any] = {"findReplace": {k: v for k, v in counts.items() if v}}
+    if rows:
+        reply["findReplace"].update(rowsChanged=len(rows), sheetsChanged=len(sheets))
+    return reply
+
+
 def _all_metadata(ss: _Spreadsheet) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
     for item in ss.developer_metadata:
         yield ss.developer_metadata, item
@@ -534,6 +594,7 @@ _REQUESTS: dict[str, Callable[[_Spreadsheet, dict[str, Any]], dict[str, Any] | N
     "addProtectedRange": _req_add_protected_range,
     "deleteProtectedRange": _req_delete_protected_range,
     "setBasicFilter": _req_set_basic_filter,
+    "findReplace": _req_find_replace,
     "createDeveloperMetadata": _req_create_developer_metadata,
 }
 

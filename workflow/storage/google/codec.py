@@ -20,6 +20,14 @@ from ..design import column_letter
 SERIAL_EPOCH = datetime(1899, 12, 30)  # day 0 of Google's (and Lotus') date serials
 DATE_TYPES = ("DATE", "DATE_TIME")
 CHECKBOX_RULE = {"condition": {"type": "BOOLEAN"}}
+
+
+def dropdown_rule(values: tuple[str, ...]) -> dict[str, Any]:
+    """A dropdown that warns about other values but keeps them (strict false: a leader's synonym stays)."""
+    return {"condition": {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": v} for v in values]},
+            "showCustomUi": True}
+
+
 ERROR_TEXT = {
     "REF": "#REF!", "NAME": "#NAME?", "VALUE": "#VALUE!", "DIVIDE_BY_ZERO": "#DIV/0!", "NUM": "#NUM!",
     "N_A": "#N/A", "NULL_VALUE": "#NULL!", "LOADING": "Loading...",
@@ -27,7 +35,8 @@ ERROR_TEXT = {
 
 Grid = dict[int, dict[int, dict[str, Any]]]
 
-__all__ = ["a1_quote", "cell_data", "column_letter", "from_serial", "grid", "header_of", "read_cell", "to_serial"]
+__all__ = ["a1_quote", "cell_data", "column_letter", "dropdown_rule", "from_serial", "grid", "header_of", "read_cell",
+           "to_serial"]
 
 
 def to_serial(wall_clock: datetime) -> float:

@@ -43,9 +43,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import DigitalIncidentsError, SheetLayoutError
 from ...model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
-from ...schema import TIMESTAMP, WORKER_TABS, Kind, TabSpec, normalise
+from ...schema import CASES, TIMESTAMP, WORKER_TABS, Kind, TabSpec, normalise
 from ..cells import find_title, header_text, is_blank
-from ..design import TabPlace
+from ..design import TabPlace, choices
 from ..rows import RowIndex
 from .client import BadRequest, RetryPolicy, SheetsConnection
 from .codec import (
@@ -54,6 +54,7 @@ from .codec import (
     a1_quote,
     cell_data,
     column_letter,
+    dropdown_rule,
     from_serial,
     grid,
     header_of,
@@ -75,12 +76,13 @@ LOAD_FIELDS = (
 TITLES_FIELDS = "properties(title,timeZone,locale),sheets(properties(sheetId,title,index,gridProperties))"
 SETUP_META_FIELDS = (
     "properties(title,timeZone,locale),"
-    "sheets(properties(sheetId,title,index,gridProperties),conditionalFormats,protectedRanges)"
+    "sheets(properties(sheetId,title,index,gridProperties),conditionalFormats,protectedRanges,basicFilter)"
 )
 SETUP_GRID_FIELDS = (
-    "sheets(properties(sheetId,title),data(startRow,startColumn,columnMetadata(hiddenByUser),"
-    "rowData(values(effectiveValue,userEnteredFormat(numberFormat),dataValidation))))"
+    "sheets(properties(sheetId,title),data(startRow,startColumn,columnMetadata(hiddenByUser,pixelSize),"
+    "rowData(values(effectiveValue,userEnteredFormat(numberFormat,wrapStrategy,verticalAlignment),dataValidation))))"
 )
+COLUMN_FIELDS = "sheets(data(startRow,rowData(values(effectiveValue))))"
 # What a commit's reply must carry: the key columns after the write, nothing more.
 REPLY_FIELDS = (
     "spreadsheetId,updatedSpreadsheet(properties(timeZone),"
@@ -183,6 +185,12 @@ class GoogleSheetStorage:
         self._tabs: dict[str, _Tab] = {}          # "responses" and worker logical names
         self._timezone: tzinfo = config.school.timezone
         self._loaded = False
+        # Appended cells carry their column's validation (the append's mask would clear it).
+        self._rules = {
+            spec.logical: {normalise(c.name): CHECKBOX_RULE if c.checkbox else dropdown_rule(choices(c, config))
+                           for c in spec.columns if c.checkbox or choices(c, config)}
+            for spec in WORKER_TABS
+        }
 
     def describe(self) -> str:
         return self.sheets.describe()
@@ -242,7 +250,8 @@ class GoogleSheetStorage:
         })
 
     def _snapshot(self, reply: dict[str, Any], titles: dict[str, str]) -> Snapshot:
-        self._timezone = _zone((reply.get("properties") or {}).get("timeZone"), self.config.school.timezone)
+        properties = reply.get("properties") or {}
+        self._timezone = _zone(properties.get("timeZone"), self.config.school.timezone)
         by_title: dict[str, dict[str, Any]] = {}
         for sheet in reply.get("sheets") or []:
             title = (sheet.get("properties") or {}).get("title", "")
@@ -263,7 +272,8 @@ class GoogleSheetStorage:
             tables[logical] = table
         self._loaded = True
         responses = tables.pop("responses")
-        return Snapshot(responses=responses, tabs=tables, sheet_timezone=self._timezone)
+        return Snapshot(responses=responses, tabs=tables, sheet_timezone=self._timezone,
+                        locale=str(properties.get("locale") or ""))
 
     def _read_tab(self, sheet: dict[str, Any], spec: TabSpec | None) -> tuple[_Tab, Table]:
         properties = sheet.get("properties") or {}
@@ -357,12 +367,12 @@ class GoogleSheetStorage:
         """An appended row's CellData list, by header position."""
         width = max(max(cells, default=-1) + 1, max(tab.datetime_positions, default=-1) + 1)
         assert tab.spec is not None
-        checkboxes = {tab.position(column.name) for column in tab.spec.columns if column.checkbox}
+        rules = {tab.position(name): rule for name, rule in self._rules[tab.spec.logical].items()}
         values = []
         for position in range(width):
             data = cell_data(cells.get(position), self._timezone, position in tab.datetime_positions)
-            if position in checkboxes:
-                data["dataValidation"] = CHECKBOX_RULE
+            if position in rules:
+                data["dataValidation"] = rules[position]
             values.append(data)
         return values
 
@@ -463,7 +473,8 @@ class GoogleSheetStorage:
         grid_reply = self.sheets.get({"includeGridData": "true", "ranges": ranges, "fields": SETUP_GRID_FIELDS})
         grids = {(s.get("properties") or {}).get("title"): s for s in grid_reply.get("sheets") or []}
 
-        plan = SetupPlan(used_ids={int((s.get("properties") or {}).get("sheetId", 0)) for s in sheets})
+        plan = SetupPlan(used_ids={int((s.get("properties") or {}).get("sheetId", 0)) for s in sheets},
+                         config=self.config)
         responses_title = titles["responses"]
         present = {normalise(h) for h in header_of(grid(grids.get(responses_title, {})))}
         missing = [h for h in response_headers if normalise(h) not in present]
@@ -478,11 +489,27 @@ class GoogleSheetStorage:
         places: dict[str, TabPlace] = {logical: tab.place for logical, tab in found.items()}
         for tab in found.values():
             plan.render(tab, places)
+        cases = found[CASES.logical]
+        if not cases.new:
+            plan.migrate(cases, self._statuses(cases.place))
         if not plan.requests:
             return []
         self.sheets.batch({"requests": plan.requests})
         self._loaded = False
         return plan.changes
+
+    def _statuses(self, place: TabPlace) -> list[tuple[str, str]]:
+        """(Case ID, Status) of every case: one more read, in setup only."""
+        columns = [column_letter(place.position(name)) for name in ("Case ID", "Status")]
+        reply = self.sheets.get({"includeGridData": "true", "fields": COLUMN_FIELDS,
+                                 "ranges": [a1_quote(place.title, f"{c}2:{c}") for c in columns]})
+        blocks = [{row: read_cell(next(iter(cells.values()), None)) for row, cells in grid(block).items()}
+                  for block in _blocks(reply)]
+        if len(blocks) != 2:
+            return []
+        ids, statuses = blocks
+        return [(str(ids.get(row) or f"row {row + 1}"), str(status)) for row, status in sorted(statuses.items())
+                if isinstance(status, str)]
 
     # -- check --------------------------------------------------------------
 
@@ -514,6 +541,11 @@ def _runs(cells: dict[int, CellValue], tz: tzinfo) -> Iterator[tuple[int, list[d
         previous = position
     if run:
         yield start, run, mask
+
+
+def _blocks(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """A get's GridData blocks, each as a one-block sheet (for ``grid``)."""
+    return [{"data": [block]} for sheet in reply.get("sheets") or [] for block in sheet.get("data") or []]
 
 
 def _zone(name: str | None, fallback: tzinfo) -> tzinfo:

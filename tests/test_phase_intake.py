@@ -97,3 +97,27 @@ def test_truncate_keeps_the_limit_and_says_where_the_rest_is() -> None:
     assert truncate("short", "see row 2", 10) == "short"
     cut = truncate("x" * 100, "see row 2", 60)
     assert len(cut) == 60 and cut.endswith("[… truncated: see row 2]")
+
+
+def test_a_response_gone_from_the_tab_is_noted_once_and_its_case_kept(config: Config) -> None:
+    book = Book()
+    take_in(book, [report(0), report(1, reporter="x@school.example", digest="d2")], ctx(config), Decisions(MON_9))
+    before = book.cases[0]
+    decisions = Decisions(MON_9)
+    taken = take_in(book, [report(1, reporter="x@school.example", digest="d2")], ctx(config), decisions)
+    assert (taken.opened, taken.updated) == (0, 0)
+    assert book.cases[0] == replace(before, response_row=None)
+    assert [(e.case_id, e.event) for e in decisions.log] == [("DI-2026-0001", "response gone")]
+    assert "row 2 " in decisions.log[0].detail and "t.teacher" not in decisions.log[0].detail
+    again = Decisions(MON_9)
+    take_in(book, [report(1, reporter="x@school.example", digest="d2")], ctx(config), again)
+    assert again.log == [] and book.cases[0].response_row is None
+
+
+def test_cases_keep_the_account_fingerprint(config: Config) -> None:
+    book = Book()
+    fingerprinted = replace(report(0), account="acc1")
+    take_in(book, [fingerprinted], ctx(config), Decisions(MON_9))
+    assert book.cases[0].response_hash == "d1:acc1"
+    take_in(book, [replace(fingerprinted, row=4)], ctx(config), Decisions(MON_9))
+    assert (book.cases[0].response_row, book.cases[0].response_hash) == (4, "d1:acc1")

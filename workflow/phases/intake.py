@@ -37,12 +37,18 @@ class Taken:
 
 def take_in(book: Book, reports: list[Report], ctx: Context, decisions: Decisions) -> Taken:
     """Match every response to its case, then open the new cases in the order they arrived."""
-    matched = match_reports(reports, list(book.cases))
+    matched = match_reports(reports, list(book.cases), finished=finished)
     taken = Taken()
     for report, at in matched.unchanged + matched.moved:
         taken.answers[book.cases[at].case_id] = report.answers
     for report, at in matched.moved:
-        book.cases[at] = replace(book.cases[at], response_row=report.row)
+        book.cases[at] = replace(book.cases[at], response_row=report.row, response_hash=report.fingerprint)
+    for at in matched.gone:
+        case = book.cases[at]
+        book.cases[at] = replace(case, response_row=None)
+        decisions.note(case.case_id, "response gone",
+                       f"form response row {_sheet_row(case.response_row)} is no longer in the responses tab "
+                       "(deleted, or edited and taken as a new response); the case is kept as it is")
     for report, at in matched.edited:
         case = book.cases[at]
         taken.answers[case.case_id] = report.answers
@@ -90,7 +96,7 @@ def open_case(case_id: str, report: Report, ctx: Context, decisions: Decisions) 
         updated=ctx.now,
         response_key=report.key,
         response_row=report.row,
-        response_hash=report.digest,
+        response_hash=report.fingerprint,
         seen_status=CASE_OPEN,
         seen_priority=result.priority,
         priority_set_by=WORKER,
@@ -121,7 +127,7 @@ def revise_case(case: Case, steps: list[Step], report: Report, ctx: Context,
         summary=summary(report, ctx.text_limit),
         response_key=report.key,
         response_row=report.row,
-        response_hash=report.digest,
+        response_hash=report.fingerprint,
     )
     decisions.note(case.case_id, "response edited", f"form response row {report.row + 2} was edited; case updated")
     if finished(case):
@@ -162,6 +168,10 @@ def _revise_step(step: Step, priority: str, flags: frozenset[str], start: dateti
     if applies and isinstance(step.due, datetime) and due < step.due:
         return replace(step, due=due, planned_due=due)
     return step
+
+
+def _sheet_row(row: int | float | None) -> str:
+    return str(int(row) + 2) if row is not None else "?"
 
 
 def summary(report: Report, limit: int) -> str:

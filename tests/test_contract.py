@@ -135,7 +135,7 @@ class Site:
             data.sort(key=lambda r: str(r[0] or ""), reverse=True)
             for i, values in enumerate(data, start=2):
                 for j, value in enumerate(values, start=1):
-                    sheet.cell(i, j, value)
+                    sheet.cell(i, j).value = value   # cell(i, j, None) would keep the old value
         self.edit_local(tab_title, sort)
 
     def edit_local(self, tab_title: str, change: Callable[[Any], Any]) -> None:

@@ -469,6 +469,9 @@ def test_good_interval(make_config: MakeConfig, value: str, expected: timedelta)
         ("lock_wait", '"-1s"', "worker.lock_wait is '-1s'; allowed: a whole number and a unit"),
         ("health_max_age", '"15m"', "worker.health_max_age is '15m'; allowed: from 61m to 7d (an idle sync"),
         ("health_max_age", '"8d"', "worker.health_max_age is '8d'; allowed: from 61m to 7d"),
+        ("alert_admin_after", '"4m"', "worker.alert_admin_after is '4m'; allowed: from 5m to 7d"),
+        ("alert_admin_after", '"8d"', "worker.alert_admin_after is '8d'; allowed: from 5m to 7d"),
+        ("alert_admin_after", '"-5m"', "worker.alert_admin_after is '-5m'; allowed: a whole number and a unit"),
         ("Urgent", '"99999 hours"', "checklist.steps[1].due.Urgent is '99999 hours'; allowed: at most 8784 hours"),
     ],
 )
@@ -498,6 +501,8 @@ def config_for_range(tmp_path: Path, key: str, value: str) -> str:
         ("lock_wait", '"0s"', ("worker", "lock_wait"), timedelta(0)),
         ("lock_wait", '"90s"', ("worker", "lock_wait"), timedelta(seconds=90)),
         ("health_max_age", '"2h"', ("worker", "health_max_age"), timedelta(hours=2)),
+        ("alert_admin_after", '"5m"', ("worker", "alert_admin_after"), timedelta(minutes=5)),
+        ("alert_admin_after", '"7d"', ("worker", "alert_admin_after"), timedelta(days=7)),
     ],
 )
 def test_numbers_at_the_edges_of_their_range(tmp_path: Path, key: str, value: str,

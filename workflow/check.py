@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from .config import Config
 from .errors import DigitalIncidentsError
+from .health import spoken
 from .intake import missing_questions
 from .layout import layout_problems
 from .mail import Mailer
 from .model import Snapshot
+from .notifications import ADMIN_ROLE
 from .plan import plan_sync
 from .samples import SAMPLE_CONTEXTS
 from .schema import TIMESTAMP
@@ -21,6 +23,7 @@ from .transports import make_transport
 def run_checks(config: Config) -> Iterator[tuple[bool | None, str]]:
     """Each check as (ok, line); ok is None for a warning that is not the admin's to fix."""
     yield True, f"config {config.path} is valid ({len(config.triage)} triage rules, {len(config.checklist)} steps)"
+    yield True, admin_alerts(config)
 
     try:
         problems = Mailer(config.templates_dir, config.email.sender).check(SAMPLE_CONTEXTS)
@@ -66,6 +69,16 @@ def run_checks(config: Config) -> Iterator[tuple[bool | None, str]]:
         what = (f"SMTP login to {config.email.smtp.host}:{config.email.smtp.port} works"
                 if config.email.transport == "smtp" else f"outbox folder {config.email.outbox_dir} is writable")
         yield True, what
+
+
+def admin_alerts(config: Config) -> str:
+    """Who hears when syncs keep failing; without an admin role nobody does (a note, not a problem)."""
+    admins = config.contacts.get(ADMIN_ROLE, ())
+    if not admins:
+        return (f"note: [contacts] has no {ADMIN_ROLE} role, so nobody is emailed when syncs keep failing; "
+                f'add {ADMIN_ROLE} = ["it@school.example"] to be told (or watch `status --health`)')
+    return (f"contacts.{ADMIN_ROLE} ({len(admins)} address(es)) is emailed when syncs have failed for "
+            f"{spoken(config.worker.alert_admin_after)}, and again when they recover")
 
 
 def leaders_attention(snapshot: Snapshot, config: Config) -> Iterator[tuple[bool | None, str]]:

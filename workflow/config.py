@@ -97,6 +97,7 @@ class WorkerConfig:
     lock_wait: timedelta = timedelta(0)           # how long a sync waits for a running one, then does nothing
     lock_file: Path | None = None                 # None: next to the workbook (local) or the config (google)
     health_max_age: timedelta = timedelta(minutes=90)  # `status --health`: older last sync / queued mail = unhealthy
+    alert_admin_after: timedelta = timedelta(minutes=30)  # contacts.admin is emailed once syncs fail this long
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,8 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         lock_file=_resolve(base, lock_file) if lock_file else None,
         health_max_age=_duration(worker_s, "health_max_age", "90m", minimum=MIN_HEALTH_AGE,
                                  maximum=timedelta(days=7), why_minimum=WHY_MIN_HEALTH_AGE),
+        alert_admin_after=_duration(worker_s, "alert_admin_after", "30m", minimum=timedelta(minutes=5),
+                                    maximum=timedelta(days=7)),
     )
     escalate_to = worker_s.texts("escalate_to", ("principal",))
     digest_to = worker_s.texts("digest_to", ("principal", "pastoral_lead"))

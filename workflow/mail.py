@@ -30,7 +30,8 @@ from .errors import TemplateError
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("new_case", "acknowledgement", "overdue", "escalation", "digest", "priority_changed")
+EVENTS = ("new_case", "acknowledgement", "overdue", "escalation", "digest", "priority_changed",
+          "admin_failing", "admin_recovered")
 
 SUBJECT_MAX = 200
 # Python's header folder mangles a subject starting with "[" at the default 78 columns

@@ -29,6 +29,9 @@ NEW_CASE, ACKNOWLEDGEMENT, OVERDUE, ESCALATION, DIGEST, PRIORITY_CHANGED = (
 )
 ALERTS = (NEW_CASE, PRIORITY_CHANGED)   # the emails that tell a role about a case
 REPORTER_ROLE = "reporter"
+ADMIN_ROLE = "admin"                    # optional in [contacts]: told when syncs keep failing
+ADMIN_FAILING, ADMIN_RECOVERED = "admin_failing", "admin_recovered"
+ADMIN_EVENTS = (ADMIN_FAILING, ADMIN_RECOVERED)   # about the worker, not a case: never cancelled
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,12 @@ def acknowledgement(case_id: str, reporter: str, config: Config) -> list[Notice]
 
 def digest_notices(day: date, config: Config) -> list[Notice]:
     return for_roles(f"digest-{day.isoformat()}", DIGEST, config.digest_to, config)
+
+
+def admin_notices(event: str, outage: str, config: Config) -> list[Notice]:
+    """``-/admin_failing/<outage>/0/<address>``: the outage's start is in the ID, so each
+    outage gets at most one of each email (none when [contacts] has no admin)."""
+    return for_roles("", event, (ADMIN_ROLE,), config, step_id=outage)
 
 
 def fmt_time(value: CellValue, config: Config) -> str:

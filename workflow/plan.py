@@ -4,7 +4,7 @@ Pure: no I/O, no clock. The approach is "copy, change, diff": the rows are read
 into typed records (``book.py``), the phases replace records, and the ChangeSet is
 the difference from what was read. A sync that finds nothing to do writes nothing.
 
-    leaders → intake → follow-up → digest → outbox → heartbeat      (workflow/phases/)
+    leaders → intake → follow-up → digest → admin alerts → outbox → heartbeat  (workflow/phases/)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .layout import layout_problems
 from .model import ChangeSet, Snapshot
 from .phases import Context, Decisions
 from .phases.follow_up import follow_up
-from .phases.heartbeat import heartbeat
+from .phases.heartbeat import FAILING_SINCE, heartbeat, watch_syncs
 from .phases.intake import take_in
 from .phases.leaders import read_leaders
 from .phases.outbox import Delivery, deliveries, digest_context, queue_digest, record_notices
@@ -34,6 +34,7 @@ class Plan:
     stats: dict[str, int] = field(default_factory=dict)
     worker_rows: dict[str, int] = field(default_factory=dict)  # setting -> row as read (for later marks)
     digest_context: dict[str, Any] = field(default_factory=dict)  # open cases, due today, overdue
+    failing_since: datetime | None = None   # the outage the Worker tab remembers, after this plan
 
 
 def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest: bool = False,
@@ -51,6 +52,7 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
     overdue = follow_up(book, ctx, decisions)
     if digest or force_digest:
         queue_digest(ctx, decisions, force_digest)
+    watch_syncs(book, ctx, decisions)
     record_notices(book, decisions.notices, ctx.now)
     to_send = deliveries(book, taken.answers, ctx)
     book.log.extend(decisions.log)
@@ -61,7 +63,9 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
 
     stats = {"cases_opened": taken.opened, "cases_updated": taken.updated, "steps_overdue": overdue,
              "notifications_queued": len(decisions.notices), "cases_total": len(book.case_at)}
-    return Plan(changes, to_send, stats, book.setting_rows(), digest_context(book, ctx))
+    failing = book.setting(FAILING_SINCE)
+    return Plan(changes, to_send, stats, book.setting_rows(), digest_context(book, ctx),
+                failing if isinstance(failing, datetime) else None)
 
 
 def check_layout(snapshot: Snapshot, config: Config) -> None:

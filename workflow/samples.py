@@ -139,4 +139,35 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
             ],
         },
     },
+    "admin_failing": {
+        "school": _SCHOOL,
+        "sheet_url": _SHEET,
+        "event": "admin_failing",
+        "recipient_role": "admin",
+        "case": None,
+        "step": None,
+        "digest": None,
+        "outage": {
+            "since": "Tue 04 Mar 2025 10:42",
+            "last_error": "3 email(s) not sent (they stay queued and are retried): mail server unreachable: "
+                          "connection to smtp.school.example:587 refused",
+            "last_error_at": "Tue 04 Mar 2025 11:14",
+            "decided_at": "Tue 04 Mar 2025 11:14",
+        },
+    },
+    "admin_recovered": {
+        "school": _SCHOOL,
+        "sheet_url": _SHEET,
+        "event": "admin_recovered",
+        "recipient_role": "admin",
+        "case": None,
+        "step": None,
+        "digest": None,
+        "outage": {
+            "since": "Tue 04 Mar 2025 10:42",
+            "last_error": "",
+            "last_error_at": "",
+            "decided_at": "Tue 04 Mar 2025 12:02",
+        },
+    },
 }

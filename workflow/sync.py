@@ -125,7 +125,8 @@ class Marker:
 
     def flush(self, error: str = "") -> None:
         deliveries = [self.by_id[n] for n in self.pending if n in self.by_id]
-        marks = marks_for(deliveries, self.pending, self.now, self.plan.worker_rows, error)
+        marks = marks_for(deliveries, self.pending, self.now, self.plan.worker_rows, error,
+                          failing=self.plan.failing_since is not None)
         if not marks.is_empty():
             self.storage.commit(marks)
             self.commits += 1
@@ -135,6 +136,8 @@ class Marker:
         self.first_sent_at = None
 
     def finish(self) -> None:
+        """The last marks, and a failure's reason in Last error (which also starts ``Failing
+        since`` when no outage is remembered yet: same commit, no extra request)."""
         self.flush(failure_message(self.failures) if self.failures else "")
 
 

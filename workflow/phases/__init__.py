@@ -4,7 +4,7 @@ leaders     leaders' edits on Cases: owner and status noted, a priority changed 
 intake      new and edited form responses → cases, checklist steps, alerts
 follow_up   each case: ticks, overdue steps, reminders, escalation, next step, progress, attention
 outbox      decided emails → Notifications rows; which queued ones to send or cancel
-heartbeat   the Worker tab: version, last sync, last error
+heartbeat   the Worker tab: version, last sync, last error; Failing since and the admin's emails
 
 Each phase reads and replaces typed records in a ``Book`` and adds to one shared
 ``Decisions`` (emails to queue and Log lines, in the order they were decided).

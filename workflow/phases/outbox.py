@@ -17,6 +17,7 @@ from typing import Any
 from ..book import Book
 from ..notifications import (
     ACKNOWLEDGEMENT,
+    ADMIN_EVENTS,
     DIGEST,
     ESCALATION,
     OVERDUE,
@@ -31,6 +32,7 @@ from ..records import Case, Notification
 from ..schema import MAIL_QUEUED, STEP_OPEN, STEP_OVERDUE
 from . import Context, Decisions, finished, status_of
 from .follow_up import attention_items
+from .heartbeat import outage_context
 
 KEPT_WHEN_FINISHED = (ACKNOWLEDGEMENT, DIGEST)
 MAIL_CANCELLED = "cancelled"
@@ -95,6 +97,8 @@ def deliveries(book: Book, answers: dict[str, dict[str, str]], ctx: Context) -> 
         if record.event == DIGEST:
             digest = digest or digest_context(book, ctx)
             context["digest"] = digest
+        elif record.event in ADMIN_EVENTS:
+            context["outage"] = outage_context(record, book, ctx)
         elif case is not None:
             context.update(case_contexts(record, case, book, answers.get(case.case_id), ctx))
         out.append(Delivery(record.notification_id, record.to, record.event, context,
@@ -103,7 +107,10 @@ def deliveries(book: Book, answers: dict[str, dict[str, str]], ctx: Context) -> 
 
 
 def cancel_reason(record: Notification, case: Case | None, today: date) -> str:
-    """Why a queued email should not go out any more ('' = send it)."""
+    """Why a queued email should not go out any more ('' = send it). The admin's emails are
+    about the worker, not a case: both go, in order, even when the outage is already over."""
+    if record.event in ADMIN_EVENTS:
+        return ""
     if case is not None and finished(case) and record.event not in KEPT_WHEN_FINISHED:
         return f"case {status_of(case).lower()}"
     if record.event == DIGEST:

@@ -386,6 +386,13 @@ class GoogleSheetStorage:
             try:
                 return todo, self.sheets.batch(self._with_reply(self._requests(todo)), REPLY_FIELDS)
             except UncertainWrite as uncertain:
+                log.warning("Google Sheets did not confirm a write (%s); checking what landed before repeating "
+                            "it", uncertain.reason)
+                self.sheets.sleep(min(policy.pause(attempt), max(0.0, policy.budget - (time.monotonic() - started))))
+                todo = self._unlanded(todo, batch, uncertain)  # always checked, even past the budget
+                if todo.is_empty():
+                    log.info("the unconfirmed write had landed in full; nothing repeated")
+                    return todo, None
                 elapsed = time.monotonic() - started
                 if attempt >= policy.max_attempts or elapsed >= policy.budget:
                     raise TemporaryFailure(
@@ -394,14 +401,7 @@ class GoogleSheetStorage:
                         "it was repeated, so nothing was written twice; the next sync reads the sheet again "
                         "and carries on from what is there"
                     ) from uncertain
-                log.warning("Google Sheets did not confirm a write (%s); checking what landed before repeating "
-                            "it", uncertain.reason)
-                self.sheets.sleep(min(policy.pause(attempt), max(0.0, policy.budget - elapsed)))
-                todo = self._unlanded(todo, batch, uncertain)
                 attempt += 1
-            if todo.is_empty():
-                log.info("the uncertain write had landed in full; nothing repeated")
-                return todo, None
 
     def _requests(self, batch: _Batch) -> list[dict[str, Any]]:
         requests: list[dict[str, Any]] = []

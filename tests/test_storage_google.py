@@ -999,3 +999,16 @@ def test_uncertain_writes_give_up_within_the_policy(emu: SheetsEmulator, tmp_pat
     methods = [method for method, _ in emu.requests]
     assert methods == ["POST", "GET"] * FAST.max_attempts, "each write checked, none repeated unchecked"
     assert by_key(emu, spreadsheet_id, "Cases") == {}
+
+
+def test_setup_does_not_repeat_a_write_it_cannot_confirm_and_a_second_run_finishes(
+        emu: SheetsEmulator, tmp_path: Path) -> None:
+    spreadsheet_id, storage = new_sheet(emu, tmp_path)
+    emu.before_request(3, lambda: emu.fail_next(1, 503, after_apply=True))  # 2 reads, then setup's one write
+    with pytest.raises(TemporaryFailure, match=r"did not confirm a write \(HTTP 503\).*reads the sheet again"):
+        storage.setup(RESPONSE_HEADERS)
+    assert len(writes(emu)) == 1, "not repeated blindly"
+    rules = overdue_formulas(emu, spreadsheet_id)
+    emu.reset_requests()
+    assert storage.setup(RESPONSE_HEADERS) == [], "it had landed: the second run has nothing to do"
+    assert writes(emu) == [] and overdue_formulas(emu, spreadsheet_id) == rules and len(rules) == 1

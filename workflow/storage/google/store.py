@@ -1,7 +1,8 @@
 """Load and commit on Google: one read per load, one atomic batchUpdate per commit.
 
 Request budget (SPEC, README "Budgets"): a load, a commit, and one commit per batch of marks
-while sending; an idle sync writes nothing.
+while sending; an idle sync writes nothing; +1 read for each write Google did not confirm
+(+1 write when part of it had not landed; see the end of this docstring).
 
 * ``load()`` is ONE ``spreadsheets.get`` with ``includeGridData``, a ``ranges`` entry per tab
   (the responses tab and every worker tab) and a ``fields`` mask that keeps only the

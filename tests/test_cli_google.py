@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from sheets_emulator import SheetsEmulator
 
 from cli import cli
 from workflow.demo import RESPONSE_HEADERS
+from workflow.storage.google.client import RetryPolicy
 
 NZ = ZoneInfo("Pacific/Auckland")
 NOW = "2026-11-25T10:00"
@@ -44,7 +46,8 @@ def school(emulator: SheetsEmulator, folder: Path, smtp: SmtpServer, responses: 
     path = folder / "config.toml"
     path.write_text(config_text(folder, backend="google", transport="smtp", smtp_port=smtp.port,
                                 spreadsheet_id=spreadsheet_id, replace={"retry_seconds": "2"}), encoding="utf-8")
-    assert run(path, "setup").exit_code == 0
+    setup = run(path, "setup")
+    assert setup.exit_code == 0, setup.output
     return path
 
 
@@ -159,3 +162,77 @@ def test_check_on_google_lists_problems_with_fixes(
     bad = CliRunner().invoke(cli, ["-c", str(path), "check"])
     assert bad.exit_code == 1
     assert "Is anyone at immediate risk of harm?" in bad.output and "[form.questions]" in bad.output
+
+
+# -- issue 9: a write Google applied but did not confirm is never written twice ---------------------
+
+
+def assert_each_once(emulator: SheetsEmulator, spreadsheet_id: str, smtp: SmtpServer, cases: int) -> None:
+    """No duplicate case, step or notification row; every email recorded sent went out exactly once."""
+    def keys(tab: str, *columns: str) -> list[tuple[object, ...]]:
+        header, *rows = emulator.values(spreadsheet_id, tab)
+        return [tuple(row[header.index(c)] for c in columns) for row in rows]
+
+    case_ids = keys("Cases", "Case ID")
+    assert len(case_ids) == len(set(case_ids)) == cases
+    steps = keys("Checklist", "Case ID", "Step")
+    assert len(steps) == len(set(steps)) == 9 * cases
+    notifications = keys("Notifications", "Notification ID", "Status")
+    assert len({n for n, _ in notifications}) == len(notifications)
+    assert {status for _, status in notifications} == {"sent"}
+    opened = [key for key in keys("Log", "Case ID", "Event") if key[1] == "case opened"]
+    assert len(opened) == len(set(opened)) == cases
+    message_ids = Counter(message["Message-ID"] for message in smtp.handler.messages())
+    assert message_ids and max(message_ids.values()) == 1, "an email went out twice"
+    assert sum(message_ids.values()) == len(notifications)
+
+
+@pytest.mark.parametrize("fault", ["503 after applying", "reset after applying", "timeout after applying"])
+@pytest.mark.parametrize("write", [2, 3], ids=["intake write", "marks write"])
+def test_a_write_google_applied_but_did_not_confirm_is_not_repeated(
+        emulator: SheetsEmulator, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+        fault: str, write: int) -> None:
+    path = school(emulator, tmp_path, smtp_server, 3)
+    # the sync's requests give up after 2 s instead of 30 s (the HTTP timeout itself is real)
+    monkeypatch.setattr(RetryPolicy, "for_budget", classmethod(lambda cls, seconds: cls(budget=seconds, timeout=2.0)))
+    spreadsheet_id = f"google-{tmp_path.name}"
+    emulator.reset_requests()
+    # request 1 is the read, 2 the intake write, 3 the one batch of marks (fewer than 20 emails)
+    if fault.startswith("503"):
+        emulator.before_request(write, lambda: emulator.fail_next(1, 503, after_apply=True))
+    else:
+        hang = 2.5 if fault.startswith("timeout") else 0.0
+        emulator.before_request(write, lambda: emulator.drop_next(1, hang=hang))
+    result = run(path, "sync", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "3 new case(s)" in result.output and "0 not sent" in result.output
+    methods = [method for method, _ in emulator.requests]
+    assert methods == ["GET"] + ["POST"] * (write - 2) + ["POST", "GET"] + ["POST"] * (3 - write), \
+        "one extra read to check the uncertain write, nothing written again"
+    assert_each_once(emulator, spreadsheet_id, smtp_server, 3)
+    sent = len(smtp_server.handler.envelopes)
+    again = run(path, "sync", "--now", NOW)
+    assert again.exit_code == 0 and len(smtp_server.handler.envelopes) == sent, "nothing resent later"
+    assert_each_once(emulator, spreadsheet_id, smtp_server, 3)
+
+
+def test_a_503_on_the_intake_write_that_did_not_apply_is_sent_once_after_the_check(
+        emulator: SheetsEmulator, tmp_path: Path, smtp_server: SmtpServer) -> None:
+    path = school(emulator, tmp_path, smtp_server, 3)
+    emulator.reset_requests()
+    emulator.before_request(2, lambda: emulator.fail_next(1, 503))
+    result = run(path, "sync", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert [method for method, _ in emulator.requests] == ["GET", "POST", "GET", "POST", "POST"]
+    assert_each_once(emulator, f"google-{tmp_path.name}", smtp_server, 3)
+
+
+def test_a_503_on_the_read_is_simply_retried(emulator: SheetsEmulator, tmp_path: Path,
+                                             smtp_server: SmtpServer) -> None:
+    path = school(emulator, tmp_path, smtp_server, 2)
+    emulator.reset_requests()
+    emulator.fail_next(2, 503, retry_after=0.01)
+    result = run(path, "sync", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert [method for method, _ in emulator.requests] == ["GET", "GET", "GET", "POST", "POST"]
+    assert_each_once(emulator, f"google-{tmp_path.name}", smtp_server, 2)

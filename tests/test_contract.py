@@ -586,3 +586,119 @@ def test_sync_on_a_sheet_without_the_new_columns_says_run_setup(site: Site) -> N
     repaired = site.cli("setup")
     assert repaired.exit_code == 0 and "Progress" in repaired.output, repaired.output
     assert "Progress" in open_storage(site.config).load().tab("cases").header
+
+
+# -- issue 9 (6): a leader's Closed or Withdrawn typed while a sync runs is never overwritten -------
+
+
+def leader_closes_and_sorts(site: Site, case_id: str, typed: str) -> None:
+    """A leader types ``typed`` in a case's Status, then sorts Cases Z→A — straight into the sheet
+    (no storage load: this runs in the middle of a sync)."""
+    if site.backend == "google":
+        header, *rows = site.emulator.values(site.spreadsheet_id, "Cases")
+        row = next(i for i, r in enumerate(rows) if r[0] == case_id)
+        letter = chr(ord("A") + header.index("Status"))
+        site.emulator.set_values(site.spreadsheet_id, "Cases", f"{letter}{row + 2}", [[typed]])
+        site.emulator.sort_tab(site.spreadsheet_id, "Cases", 1, reverse=True)
+        return
+
+    def close_and_sort(sheet: Any) -> None:
+        header = [cell.value for cell in sheet[1]]
+        data = [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
+        for values in data:
+            if values[0] == case_id:
+                values[header.index("Status")] = typed
+        data.sort(key=lambda r: str(r[0] or ""), reverse=True)
+        for i, values in enumerate(data, start=2):
+            for j, value in enumerate(values, start=1):
+                sheet.cell(i, j, value)
+    site.edit_local("Cases", close_and_sort)
+
+
+def between_read_and_write(site: Site, monkeypatch: pytest.MonkeyPatch, act: Callable[[], None]) -> None:
+    """Run ``act`` once, after the next sync has read the sheet and before it writes."""
+    if site.backend == "google":
+        site.emulator.before_request(2, act)  # request 1 is the sync's one read, 2 its first write
+        return
+    original = LocalWorkbookStorage.load
+    done: list[bool] = []
+
+    def load_then_act(self: LocalWorkbookStorage) -> Any:
+        snapshot = original(self)
+        if not done:
+            done.append(True)
+            act()
+        return snapshot
+
+    monkeypatch.setattr(LocalWorkbookStorage, "load", load_then_act)
+
+
+def four_cases_one_ready_to_close(site: Site) -> None:
+    """Four cases, so that a Z→A sort moves every row (DI-2026-0002 from the 2nd row to the 3rd)."""
+    site.add(*(response(f"2026-11-25T09:0{i}", reporter=f"r{i}@school.example") for i in range(4)))
+    assert site.cli("sync", "--now", NOW).exit_code == 0
+    for title in steps_of(site, "DI-2026-0002"):  # every step ticked: the worker's view is "Ready to close"
+        set_step(site, title, "Done", True, "DI-2026-0002")
+
+
+def assert_closed_is_honoured(site: Site, typed: str) -> None:
+    """The next sync reads the leader's word: the case is closed (once), and no longer listed as open."""
+    result = site.cli("sync", "--now", "2026-11-30T11:00")
+    assert result.exit_code == 0, result.output
+    case = {c["Case ID"]: c for c in site.rows("cases")}["DI-2026-0002"]
+    assert case["Status"] == typed and isinstance(case["Closed at"], datetime)
+    assert [r["Case ID"] for r in log_rows(site, "case closed")] == ["DI-2026-0002"]
+    assert "DI-2026-0002" not in site.cli("status", "--now", "2026-11-30T11:00").output
+
+
+@pytest.mark.parametrize("typed", ["Closed", "Withdrawn"])
+def test_a_status_typed_while_a_sync_runs_is_never_overwritten(site: Site, smtp_server: SmtpServer,
+                                                               monkeypatch: pytest.MonkeyPatch, typed: str) -> None:
+    four_cases_one_ready_to_close(site)
+    between_read_and_write(site, monkeypatch, lambda: leader_closes_and_sorts(site, "DI-2026-0002", typed))
+
+    result = site.cli("sync", "--now", TWO_DAYS_ON)
+
+    assert result.exit_code == 0, result.output
+    rows = site.rows("cases")
+    assert [c["Case ID"] for c in rows] == [f"DI-2026-000{n}" for n in (4, 3, 2, 1)], "the sort happened"
+    cases = {c["Case ID"]: c for c in rows}
+    assert cases["DI-2026-0002"]["Status"] == typed                       # the leader's word stays
+    assert cases["DI-2026-0002"]["Progress"] == "Ready to close"          # the worker's, in its own column
+    for case in rows:                                                     # no cell landed in another row
+        number = int(case["Case ID"][-4:]) - 1
+        assert case["Reported by"] == f"r{number}@school.example"
+        assert case["Status"] == (typed if case["Case ID"] == "DI-2026-0002" else "Open")
+        assert (case["Overdue steps"] > 0) == (case["Case ID"] != "DI-2026-0002")
+    assert_closed_is_honoured(site, typed)
+
+
+def test_a_leader_saving_the_workbook_during_the_write_makes_the_sync_wait(
+        tmp_path: Path, smtp_server: SmtpServer, emulator: SheetsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local only: a save that lands while the worker writes its copy (the mtime check) → exit 75,
+    nothing written or sent; the next sync honours the leader's Closed."""
+    import workflow.storage.local as local
+
+    site = Site("local", tmp_path, smtp_server.port, emulator, monkeypatch)
+    four_cases_one_ready_to_close(site)
+    before = {c["Case ID"]: c["Overdue steps"] for c in site.rows("cases")}
+    sent_before = len(smtp_server.handler.envelopes)
+    original = local._dump
+    done: list[bool] = []
+
+    def leader_saves_then_dump(workbook: Any, stream: Any) -> None:
+        if not done:
+            done.append(True)
+            leader_closes_and_sorts(site, "DI-2026-0002", "Closed")
+        original(workbook, stream)
+
+    monkeypatch.setattr(local, "_dump", leader_saves_then_dump)
+    result = site.cli("sync", "--now", TWO_DAYS_ON)
+    assert result.exit_code == 75, result.output
+    assert "changed by someone else" in result.output and "Traceback" not in result.output
+    assert len(smtp_server.handler.envelopes) == sent_before, "nothing sent for what was not written"
+    cases = {c["Case ID"]: c for c in site.rows("cases")}
+    assert cases["DI-2026-0002"]["Status"] == "Closed"
+    assert {k: c["Overdue steps"] for k, c in cases.items()} == before, "the worker wrote nothing"
+    assert not list(tmp_path.glob(".*.tmp")), "the temp file is removed"
+    assert_closed_is_honoured(site, "Closed")

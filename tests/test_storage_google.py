@@ -639,15 +639,15 @@ def test_quota_429_twice_then_success(emu: SheetsEmulator, tmp_path: Path) -> No
     assert len(emu.requests) == 2 and time_module.monotonic() - started < 2
 
 
-def test_non_json_502_is_retried(emu: SheetsEmulator, tmp_path: Path) -> None:
+def test_non_json_502_on_a_write_is_checked_then_resent(emu: SheetsEmulator, tmp_path: Path) -> None:
     spreadsheet_id, storage = ready_sheet(emu, tmp_path)
     storage.load()
     emu.reset_requests()
-    emu.fail_next(1, status=502, json_body=False)
+    emu.fail_next(1, status=502, json_body=False)  # refused without applying it
     changes = ChangeSet()
     changes.append("cases", case(1))
     storage.commit(changes)
-    assert len(emu.requests) == 2
+    assert [method for method, _ in emu.requests] == ["POST", "GET", "POST"], "write, check, write the rest"
     assert list(by_key(emu, spreadsheet_id, "Cases")) == ["DI-0001"], "written exactly once"
 
 
@@ -667,8 +667,9 @@ def test_persistent_503_is_a_temporary_failure_and_writes_nothing(emu: SheetsEmu
     assert raised.value.exit_code == 75
     message = str(raised.value)
     assert "HTTP 503" in message and f"after {FAST.max_attempts} attempts" in message
-    assert "nothing was written" in message
-    assert len(emu.requests) == FAST.max_attempts
+    assert "the next sync reads the sheet again" in message
+    # the write (503: may have landed), then its check: a read, retried until the policy gives up
+    assert [method for method, _ in emu.requests] == ["POST"] + ["GET"] * FAST.max_attempts
     assert emu.values(spreadsheet_id, "Cases") == before
 
 
@@ -777,12 +778,12 @@ def test_a_write_that_timed_out_is_not_sent_twice(emu: SheetsEmulator, tmp_path:
     try:
         changes = ChangeSet()
         changes.append("cases", case(1))
-        with pytest.raises(TemporaryFailure, match="may or may not have landed"):
-            storage.commit(changes)
-        assert len(emu.requests) == 1, "a batchUpdate Google may have applied is never re-sent"
+        with pytest.raises(TemporaryFailure, match="could not be reached"):
+            storage.commit(changes)  # the check of what landed times out too, so nothing is re-sent
+        assert [method for method, _ in emu.requests][:2] == ["POST", "GET"]
+        assert writes(emu) == emu.requests[:1], "a batchUpdate Google may have applied is never re-sent unchecked"
         with pytest.raises(TemporaryFailure, match="could not be reached"):
             storage.load()  # reads are safe to repeat, so they are retried
-        assert len(emu.requests) > 2
     finally:
         time_module.sleep(0.6)  # let the emulator finish the requests we gave up on
         emu.delay = 0.0
@@ -839,3 +840,175 @@ def test_service_account_sign_in_failures_are_explained(emu: SheetsEmulator, tmp
                                  retry=FAST)
     with pytest.raises(TemporaryFailure, match="sign-in"):
         storage.load()
+
+
+# ---------------------------------------------------------------------------
+# issue 9: a write Google may have applied is checked before it is repeated
+# ---------------------------------------------------------------------------
+
+
+def _intake_like(first: int, count: int) -> ChangeSet:
+    """What a sync's first commit looks like: cases, their steps, emails, Log lines, a case update."""
+    changes = ChangeSet()
+    for n in range(first, first + count):
+        changes.append("cases", case(n))
+        for s in range(3):
+            changes.append("checklist", step(n, s))
+        changes.append("notifications", {"Notification ID": f"N-{n}", "Case ID": f"DI-{n:04d}", "Status": "queued"})
+        changes.append("log", {"Time": datetime(2025, 3, 3, 9, 0, tzinfo=NZ), "Case ID": f"DI-{n:04d}",
+                               "Event": "case opened"})
+    return changes
+
+
+def _counts(emu: SheetsEmulator, spreadsheet_id: str) -> dict[str, int]:
+    """Data rows per tab, failing on any duplicate key (by_key asserts uniqueness)."""
+    return {"cases": len(by_key(emu, spreadsheet_id, "Cases")),
+            "checklist": len(by_key(emu, spreadsheet_id, "Checklist", key=CHECKLIST.key)),
+            "notifications": len(by_key(emu, spreadsheet_id, "Notifications")),
+            "log": len(emu.values(spreadsheet_id, "Log")) - 1}
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "reset", "timeout"])
+def test_a_write_applied_then_failed_is_checked_not_repeated(emu: SheetsEmulator, tmp_path: Path,
+                                                             fault: str) -> None:
+    spreadsheet_id, storage = ready_sheet(emu, tmp_path)
+    seed_cases(storage, 2)
+    storage.load()
+    changes = _intake_like(3, 2)
+    changes.update("cases", "DI-0001", 0, {"Next step": "Call home"})
+    emu.reset_requests()
+    if fault in ("503", "500"):
+        emu.fail_next(1, int(fault), after_apply=True)
+    else:  # the connection closes with no answer: at once, or after the client's timeout
+        storage.sheets = SheetsConnection(storage.config, RetryPolicy(
+            max_attempts=4, budget=3.0, base_delay=0.001, max_delay=0.01, timeout=0.3))
+        emu.drop_next(1, hang=0.6 if fault == "timeout" else 0.0)
+    storage.commit(changes)
+    assert [method for method, _ in emu.requests] == ["POST", "GET"], "written once, checked once, not repeated"
+    assert _counts(emu, spreadsheet_id) == {"cases": 4, "checklist": 6, "notifications": 2, "log": 2}
+    assert by_key(emu, spreadsheet_id, "Cases")["DI-0001"]["Next step"] == "Call home"
+    # the row index was refreshed by the check: the next commit of the sync costs one request
+    emu.reset_requests()
+    marks = ChangeSet()
+    marks.update("notifications", "N-3", 0, {"Status": "sent"})
+    storage.commit(marks)
+    assert len(emu.requests) == 1 and by_key(emu, spreadsheet_id, "Notifications")["N-3"]["Status"] == "sent"
+
+
+def test_a_write_refused_with_503_is_checked_then_sent_once(emu: SheetsEmulator, tmp_path: Path) -> None:
+    spreadsheet_id, storage = ready_sheet(emu, tmp_path)
+    seed_cases(storage, 2)
+    storage.load()
+    changes = _intake_like(3, 2)
+    changes.update("cases", "DI-0002", 1, {"Next step": "Call home"})
+    emu.reset_requests()
+    for n in (1, 3):  # two writes refused (not applied), then it goes through
+        emu.before_request(n, lambda: emu.fail_next(1, 503))
+    storage.commit(changes)
+    assert [method for method, _ in emu.requests] == ["POST", "GET", "POST", "GET", "POST"]
+    assert _counts(emu, spreadsheet_id) == {"cases": 4, "checklist": 6, "notifications": 2, "log": 2}
+    assert by_key(emu, spreadsheet_id, "Cases")["DI-0002"]["Next step"] == "Call home"
+
+
+def test_marks_applied_then_503_are_not_written_again(emu: SheetsEmulator, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    spreadsheet_id, storage = ready_sheet(emu, tmp_path)
+    storage.load()
+    storage.commit(_intake_like(1, 3))
+    marks = ChangeSet()
+    stamp = datetime(2025, 3, 3, 9, 30, 17, tzinfo=NZ)
+    for n in (1, 2, 3):
+        marks.update("notifications", f"N-{n}", n - 1, {"Status": "sent", "Attempts": 1, "Sent at": stamp})
+    emu.reset_requests()
+    emu.fail_next(1, 503, after_apply=True)
+    storage.commit(marks)
+    assert [method for method, _ in emu.requests] == ["POST", "GET"], "the check found every mark in place"
+    rows = by_key(emu, spreadsheet_id, "Notifications")
+    assert {(r["Status"], r["Attempts"]) for r in rows.values()} == {("sent", 1)}
+    serial = to_serial(stamp.astimezone(LONDON).replace(tzinfo=None))  # the sheet's zone
+    assert {round(r["Sent at"], 5) for r in rows.values()} == {round(serial, 5)}
+
+    emu.reset_requests()  # not applied this time: the marks still missing are written
+    again = ChangeSet()
+    again.update("notifications", "N-1", 0, {"Error": "bounced later"})
+    again.update("notifications", "N-2", 1, {"Status": "sent"})  # already there: not part of the repeat
+    emu.fail_next(1, 503)
+    with caplog.at_level(logging.WARNING, logger="workflow.storage.google"):
+        storage.commit(again)
+    assert [method for method, _ in emu.requests] == ["POST", "GET", "POST"]
+    assert any("0 row(s) to append and 1 row(s) to update" in r.message for r in caplog.records)
+    assert by_key(emu, spreadsheet_id, "Notifications")["N-1"]["Error"] == "bounced later"
+
+
+def test_a_sort_before_a_write_applied_then_503_is_put_right(emu: SheetsEmulator, tmp_path: Path) -> None:
+    spreadsheet_id, storage = ready_sheet(emu, tmp_path)
+    seed_cases(storage, 6)
+    snapshot = storage.load()
+    planned = {f"DI-{n:04d}": {"Next step": f"next {n}", "Summary": f"summary {n}"} for n in (1, 2, 5)}
+    changes = _intake_like(7, 1)
+    cases = snapshot.tab("cases")
+    for row in range(len(cases.rows)):
+        key = str(cases.value(row, "Case ID"))
+        if key in planned:
+            changes.update("cases", key, row, planned[key])
+    emu.reset_requests()
+
+    def leader_sorts_then_google_fails_after_applying() -> None:
+        emu.sort_tab(spreadsheet_id, "Cases", "A", reverse=True)
+        emu.fail_next(1, 503, after_apply=True)
+
+    emu.before_request(1, leader_sorts_then_google_fails_after_applying)
+    storage.commit(changes)
+    assert [method for method, _ in emu.requests] == ["POST", "GET", "POST"], "write, check, put rows right"
+    rows = by_key(emu, spreadsheet_id, "Cases")
+    assert list(rows)[0] == "DI-0006", "the sort really happened"
+    assert len(rows) == 7
+    for n in range(1, 7):
+        key = f"DI-{n:04d}"
+        want = planned.get(key, {"Next step": "Talk to the student", "Summary": f"case {n}"})
+        assert {c: rows[key][c] for c in want} == want, key
+        assert rows[key]["Reported by"] == f"staff{n}@school.example"
+
+
+def test_a_log_only_write_that_cannot_be_told_is_not_repeated(emu: SheetsEmulator, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    spreadsheet_id, storage = ready_sheet(emu, tmp_path)
+    storage.load()
+    changes = ChangeSet()
+    changes.append("log", {"Time": datetime(2025, 3, 3, 9, 0, tzinfo=NZ), "Event": "note"})
+    emu.reset_requests()
+    emu.fail_next(1, 503, after_apply=True)
+    with caplog.at_level(logging.WARNING, logger="workflow.storage.google"):
+        storage.commit(changes)
+    assert writes(emu) == emu.requests[:1]
+    assert len(emu.values(spreadsheet_id, "Log")) == 2
+    assert any("could not tell whether 1 Log row" in r.message for r in caplog.records)
+
+
+def test_uncertain_writes_give_up_within_the_policy(emu: SheetsEmulator, tmp_path: Path) -> None:
+    spreadsheet_id, storage = ready_sheet(emu, tmp_path)
+    storage.load()
+    emu.reset_requests()
+    for n in range(1, 2 * FAST.max_attempts, 2):  # every write refused with a 503; every check works
+        emu.before_request(n, lambda: emu.fail_next(1, 503))
+    changes = ChangeSet()
+    changes.append("cases", case(1))
+    with pytest.raises(TemporaryFailure, match=rf"did not confirm a write \(HTTP 503\) after {FAST.max_attempts} "
+                                               "attempts.*nothing was written twice"):
+        storage.commit(changes)
+    methods = [method for method, _ in emu.requests]
+    assert methods == ["POST", "GET"] * FAST.max_attempts, "each write checked, none repeated unchecked"
+    assert by_key(emu, spreadsheet_id, "Cases") == {}
+
+
+def test_setup_does_not_repeat_a_write_it_cannot_confirm_and_a_second_run_finishes(
+        emu: SheetsEmulator, tmp_path: Path) -> None:
+    spreadsheet_id, storage = new_sheet(emu, tmp_path)
+    emu.before_request(3, lambda: emu.fail_next(1, 503, after_apply=True))  # 2 reads, then setup's one write
+    with pytest.raises(TemporaryFailure, match=r"did not confirm a write \(HTTP 503\).*reads the sheet again"):
+        storage.setup(RESPONSE_HEADERS)
+    assert len(writes(emu)) == 1, "not repeated blindly"
+    rules = overdue_formulas(emu, spreadsheet_id)
+    emu.reset_requests()
+    assert storage.setup(RESPONSE_HEADERS) == [], "it had landed: the second run has nothing to do"
+    assert writes(emu) == [] and overdue_formulas(emu, spreadsheet_id) == rules and len(rules) == 1

@@ -102,6 +102,13 @@ before errors, blanks always last in either direction; stable.
 
 Request accounting: ``requests`` records (METHOD, raw path with query, percent-encoded as
 received) for every HTTP request that reaches the server, including injected failures.
+
+Fault injection: ``fail_next(n, status)`` answers the next n requests with an error without
+handling them; ``fail_next(n, 503, after_apply=True)`` handles them first (a batchUpdate lands)
+and then answers the error, as Google sometimes does; ``drop_next(n, hang=s)`` handles them and
+closes the connection without a reply (after ``s`` seconds: a client timeout); ``fail_always``
+fails everything; ``before_request(n, callback)`` lets a test act (a leader's edit, a fault)
+just before the n-th request from now.
 """
 
 from .a1 import column_letters, quote_title

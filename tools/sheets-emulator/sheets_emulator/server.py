@@ -64,6 +64,10 @@ class _Failure:
     status: int
     json_body: bool
     retry_after: float | None
+    after_apply: bool = False   # handle the request first (a batchUpdate lands), then fail
+    drop: bool = False          # close the connection without any reply (status unused)
+    hang: float = 0.0           # before dropping, hold the connection open this long (a client timeout)
+
 
 
 _HTML_ERROR = """<!DOCTYPE html>
@@ -77,6 +81,7 @@ _HTML_ERROR = """<!DOCTYPE html>
 """
 
 _Response = tuple[int, list[tuple[str, str]], bytes]
+_DROPPED = -1  # _handle_http's status for "close the connection without replying"; the body is the hang
 
 
 def _json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None,
@@ -112,6 +117,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length else b""
         emulator: SheetsEmulator = self.server.emulator  # type: ignore[attr-defined]
         status, headers, payload = emulator._handle_http(method, self.path, body)
+        if status == _DROPPED:
+            hang = float(payload.decode() or 0)
+            if hang > 0:
+                time.sleep(hang)
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -340,11 +351,26 @@ class SheetsEmulator:
             self.requests.clear()
 
     def fail_next(self, count: int, status: int = 429, *, json_body: bool = True,
-                  retry_after: float | None = None) -> None:
-        """Answer the next ``count`` requests with ``status`` (HTML body if not json_body)."""
+                  retry_after: float | None = None, after_apply: bool = False) -> None:
+        """Answer the next ``count`` requests with ``status`` (HTML body if not json_body).
+
+        ``after_apply``: handle each request first — a batchUpdate is applied, as Google
+        sometimes does before answering 500/503 — and only then answer ``status``.
+        """
         with self._lock:
             for _ in range(count):
-                self._failures.append(_Failure(status, json_body, retry_after))
+                self._failures.append(_Failure(status, json_body, retry_after, after_apply))
+
+    def drop_next(self, count: int = 1, *, after_apply: bool = True, hang: float = 0.0) -> None:
+        """Close the connection of the next ``count`` requests without a reply, after handling
+        them (``after_apply``, the default: the write lands, the client never hears) or not.
+
+        ``hang`` holds the connection open that many seconds first, so a client whose timeout
+        is shorter sees a read timeout rather than a reset.
+        """
+        with self._lock:
+            for _ in range(count):
+                self._failures.append(_Failure(0, True, None, after_apply, drop=True, hang=hang))
 
     def fail_always(self, status: int | None) -> None:
         """Every request fails with ``status`` (JSON body) until ``fail_always(None)``."""
@@ -445,23 +471,29 @@ class SheetsEmulator:
                 except Exception:
                     self._record_internal("before_request callback failed")
             failure = self._take_failure()
-            if failure is not None:
+            if failure is not None and not failure.after_apply:
                 return self._failure_response(method, failure)
-            try:
-                payload, params = self._route(method, raw_path, body)
-                fields = _param(params, "fields")
-                if fields:
-                    try:
-                        payload = _select(payload, _mask_tree(parse_field_mask(fields)))
-                    except ValueError:
-                        raise _bad(f"Invalid field selection {fields}") from None
-                    _retrim_grid(payload)
-                return _json_response(200, payload)
-            except SheetsApiError as error:
-                return _json_response(error.code, error.body())
-            except Exception:
-                self._record_internal(f"{method} {raw_path}")
-                return _json_response(500, SheetsApiError(500, STATUS_MESSAGES[500]).body())
+            answer = self._answer(method, raw_path, body)
+            if failure is not None:  # applied (or refused) as usual; the client is told otherwise
+                return self._failure_response(method, failure)
+            return answer
+
+    def _answer(self, method: str, raw_path: str, body: bytes) -> _Response:
+        try:
+            payload, params = self._route(method, raw_path, body)
+            fields = _param(params, "fields")
+            if fields:
+                try:
+                    payload = _select(payload, _mask_tree(parse_field_mask(fields)))
+                except ValueError:
+                    raise _bad(f"Invalid field selection {fields}") from None
+                _retrim_grid(payload)
+            return _json_response(200, payload)
+        except SheetsApiError as error:
+            return _json_response(error.code, error.body())
+        except Exception:
+            self._record_internal(f"{method} {raw_path}")
+            return _json_response(500, SheetsApiError(500, STATUS_MESSAGES[500]).body())
 
     def _record_internal(self, what: str) -> None:
         text = f"{what}\n{traceback.format_exc()}"
@@ -477,6 +509,8 @@ class SheetsEmulator:
 
     @staticmethod
     def _failure_response(method: str, failure: _Failure) -> _Response:
+        if failure.drop:
+            return _DROPPED, [], repr(failure.hang).encode()
         headers: list[tuple[str, str]] = []
         if failure.retry_after is not None:
             value = failure.retry_after

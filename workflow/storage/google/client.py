@@ -1,5 +1,13 @@
 """The connection to one spreadsheet: credentials, the emulator seam (SHEETS_EMULATOR_HOST), bounded
-retries, and Google's refusals turned into messages that say what to fix."""
+retries, and Google's refusals turned into messages that say what to fix.
+
+Retries (README "Budgets"). A read is simply retried on 408/429/5xx and on any connection
+error or timeout. A write (POST) is retried here only when it certainly did not land: a 429
+or 408 (refused before any work) or a connection that was never made. A 5xx, or a connection
+that broke or timed out after the request went out, may have been applied by Google: it is
+raised as ``UncertainWrite``, never re-sent blindly; ``store.commit`` reads what landed and
+sends only the rest.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +69,9 @@ class EmulatorSession(requests.Session):
 # ---------------------------------------------------------------------------
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# A write answered with one of these may have been applied (Google answers 500/503 after some
+# batchUpdates that landed); 408 and 429 are refusals before any work, safe to re-send.
+UNCERTAIN_STATUSES = frozenset({500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,15 @@ class RetryPolicy:
     max_delay: float = 20.0       # ceiling of one backoff sleep
     max_retry_after: float = 30.0  # a server's Retry-After is honoured up to this
     timeout: float = 30.0         # HTTP timeout of every request
+
+    @classmethod
+    def for_budget(cls, seconds: float) -> RetryPolicy:
+        """The policy for ``sheet.retry_seconds`` (a test seam: tests shorten the timeout here)."""
+        return cls(budget=seconds)
+
+    def pause(self, attempt: int) -> float:
+        """A full-jitter backoff before try ``attempt + 1``."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 def status_of(error: BaseException) -> int | None:
@@ -113,12 +133,44 @@ def _never_sent(error: BaseException) -> bool:
     return False
 
 
+def maybe_applied(error: BaseException, method: str) -> bool:
+    """True when a write failed in a way that Google may nevertheless have applied it."""
+    if method.lower() == "get":
+        return False
+    if isinstance(error, APIError):
+        return status_of(error) in UNCERTAIN_STATUSES
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return not _never_sent(error)
+    return False
+
+
 def _retryable(error: BaseException, method: str) -> bool:
+    if maybe_applied(error, method):
+        return False  # see UncertainWrite: checked by the caller, never re-sent blindly
     if isinstance(error, APIError):
         return status_of(error) in RETRY_STATUSES
-    if isinstance(error, requests.ConnectionError | requests.Timeout):
-        return method.lower() == "get" or _never_sent(error)
-    return False
+    return isinstance(error, requests.ConnectionError | requests.Timeout)
+
+
+class UncertainWrite(TemporaryFailure):
+    """A write Google may or may not have applied (a 5xx, or no answer after it was sent).
+
+    ``store.commit`` catches it, reads what landed and sends only the rest; anywhere else it
+    is a temporary failure (exit 75) and the next run reads the sheet before writing again.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"Google Sheets did not confirm a write ({reason}); it may or may not have been applied; "
+            "the next run reads the sheet again and carries on from what is there"
+        )
+        self.reason = reason
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, APIError):
+        return f"HTTP {status_of(error)}"
+    return type(error).__name__
 
 
 def retry_after_seconds(error: BaseException | None) -> float | None:
@@ -170,8 +222,7 @@ class RetryingHTTPClient(HTTPClient):
         hinted = retry_after_seconds(error)
         if hinted is not None:
             return min(hinted, policy.max_retry_after)
-        ceiling = min(policy.max_delay, policy.base_delay * 2 ** (state.attempt_number - 1))
-        return random.uniform(0, ceiling)  # full jitter
+        return policy.pause(state.attempt_number)
 
     def request(  # type: ignore[override]
         self,
@@ -203,12 +254,10 @@ class RetryingHTTPClient(HTTPClient):
             raise TemporaryFailure(
                 _give_up_message(error, attempts, time.monotonic() - started)
             ) from error
-        except (requests.ConnectionError, requests.Timeout) as error:
-            # A write that may have reached Google: not re-sent (see _never_sent).
-            raise TemporaryFailure(
-                f"Google Sheets did not answer ({type(error).__name__}); the write may or may not have "
-                "landed; the next sync will read the sheet again and carry on from what is there"
-            ) from error
+        except (APIError, requests.ConnectionError, requests.Timeout) as error:
+            if maybe_applied(error, method):
+                raise UncertainWrite(_reason(error)) from error
+            raise
 
 
 def _give_up_message(error: BaseException | None, attempts: int, elapsed: float) -> str:
@@ -276,9 +325,18 @@ class SheetsConnection:
         return self._request("get", SPREADSHEET_URL % self.spreadsheet_id, params=params)
 
     def batch(self, body: dict[str, Any], reply_fields: str | None = None) -> dict[str, Any]:
-        """spreadsheets.batchUpdate: atomic on Google, all or nothing."""
+        """spreadsheets.batchUpdate: atomic on Google, all or nothing. Raises UncertainWrite when
+        Google may have applied it without saying so (never re-sent here)."""
         params = {"fields": reply_fields} if reply_fields else None
         return self._request("post", SPREADSHEET_BATCH_UPDATE_URL % self.spreadsheet_id, params=params, json=body)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between tries, through the HTTP client (so a test's client can skip it)."""
+        http = self.client.http_client
+        if isinstance(http, RetryingHTTPClient):
+            http.sleep(seconds)
+        else:
+            time.sleep(seconds)
 
     def _credentials(self) -> Any:
         """Google credentials from sheet.credentials or $GOOGLE_APPLICATION_CREDENTIALS (never printed)."""

@@ -1,7 +1,8 @@
 """Load and commit on Google: one read per load, one atomic batchUpdate per commit.
 
 Request budget (SPEC, README "Budgets"): a load, a commit, and one commit per batch of marks
-while sending; an idle sync writes nothing.
+while sending; an idle sync writes nothing; +1 read for each write Google did not confirm
+(+1 write when part of it had not landed; see the end of this docstring).
 
 * ``load()`` is ONE ``spreadsheets.get`` with ``includeGridData``, a ``ranges`` entry per tab
   (the responses tab and every worker tab) and a ``fields`` mask that keeps only the
@@ -30,27 +31,46 @@ by ``load()`` may point at another case by the time ``commit()`` writes.
    ONE corrective batchUpdate that rewrites the affected cells of both rows from known values
    (ours as planned, at its new row; the other case's as read at ``load()`` or planned for it).
    This costs a fourth request only in that rare race.
+
+Writes that may have landed. A batchUpdate answered with a 5xx, or whose connection broke or
+timed out after it was sent, may have been applied (``client.UncertainWrite``). Sending it again
+blindly would append cases, steps and emails twice, so ``commit`` first reads, in ONE
+``spreadsheets.get`` with a ``fields`` mask, the key columns of every keyed tab and the columns
+the batch updates, and works out what landed:
+
+* an appended keyed row landed when its key now appears more often than before the write;
+* an update landed when its case's row (found by key, wherever a sort moved it) holds the
+  written values; cells that hit another case's row (a sort before the write) are put back;
+* appended Log rows (no key) are repeated only when the rest of the batch shows it was not
+  applied (a batchUpdate is all or nothing), never when that cannot be told.
+
+Then it sends only what did not land — nothing when everything did — and checks again if that
+send is uncertain too, within ``RetryPolicy.max_attempts`` and ``budget`` (after which the sync
+exits 75 and the next one reads the sheet first). Cost: +1 read per uncertain write, +1 write
+when something had not landed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ...errors import DigitalIncidentsError, SheetLayoutError
+from ...errors import DigitalIncidentsError, SheetLayoutError, TemporaryFailure
 from ...model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
 from ...schema import CASES, TIMESTAMP, WORKER_TABS, Kind, TabSpec, normalise
 from ..cells import find_title, header_text, is_blank
 from ..design import TabPlace, choices
 from ..rows import RowIndex
-from .client import BadRequest, RetryPolicy, SheetsConnection
+from .client import BadRequest, RetryPolicy, SheetsConnection, UncertainWrite
 from .codec import (
     CHECKBOX_RULE,
     DATE_TYPES,
+    Grid,
     a1_quote,
     cell_data,
     column_letter,
@@ -88,6 +108,9 @@ REPLY_FIELDS = (
     "spreadsheetId,updatedSpreadsheet(properties(timeZone),"
     "sheets(properties(sheetId,title),data(startRow,startColumn,rowData(values(effectiveValue)))))"
 )
+# After an uncertain write: the key columns and updated columns as they are now.
+VERIFY_FIELDS = "sheets(properties(sheetId,title),data(startRow,startColumn,rowData(values(effectiveValue))))"
+SERIAL_SLACK = 6e-6  # half a second, in days: a date-time read back equals the one written
 APPEND_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat,dataValidation"
 VALUE_FIELDS = "userEnteredValue"
 DATETIME_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
@@ -174,13 +197,25 @@ class _Target:
     cells: dict[int, CellValue]
 
 
+@dataclass
+class _Batch:
+    """One commit's writes, and what the sheet held before them (to tell what landed)."""
+
+    appends: list[_Appended]
+    targets: list[_Target]
+    counts: dict[tuple[int, str], int] = field(default_factory=dict)  # (tab id, key) -> rows before
+
+    def is_empty(self) -> bool:
+        return not self.appends and not self.targets
+
+
 class GoogleSheetStorage:
     """Storage on a Google Sheet: one read per load, one batchUpdate per commit."""
 
     def __init__(self, config: Config, *, retry: RetryPolicy | None = None) -> None:
         self.config = config
         self.spreadsheet_id = config.sheet.spreadsheet_id
-        self.sheets = SheetsConnection(config, retry or RetryPolicy(budget=config.sheet.retry_seconds))
+        self.sheets = SheetsConnection(config, retry or RetryPolicy.for_budget(config.sheet.retry_seconds))
         self._responses_title = config.sheet.responses_tab  # the real title, once a mix-up is resolved
         self._tabs: dict[str, _Tab] = {}          # "responses" and worker logical names
         self._timezone: tzinfo = config.school.timezone
@@ -311,24 +346,27 @@ class GoogleSheetStorage:
     # -- commit ---------------------------------------------------------------
 
     def commit(self, changes: ChangeSet) -> None:
-        """Everything in ONE batchUpdate; see the module docstring for how moved rows are handled."""
+        """Everything in ONE batchUpdate; see the module docstring for moved rows and for
+        writes that may have landed."""
         if changes.is_empty():
             return
         if not self._loaded:
             self.load()
-        requests, appended = self._append_requests(changes)
+        appended = self._appended(changes)
         targets: list[_Target] = []
         for update in changes.updates:
             tab = self._worker_tab(update.tab)
             row = tab.rows.locate(update.key, update.row)
-            if row is None:
-                continue
-            target = _Target(tab, update, row, tab.cells_of(update.cells, f"updating row of {update.key}"))
-            targets.append(target)
-            requests.extend(self._update_requests(tab, row, target.cells))
-        if not requests:
+            if row is not None:
+                targets.append(_Target(tab, update, row, tab.cells_of(update.cells, f"updating row of {update.key}")))
+        batch = _Batch(appended, targets)
+        for tab, cells in appended:
+            key = tab.key_of(cells)
+            if key:
+                batch.counts[(id(tab), key)] = len(tab.rows.rows_of(key))
+        if batch.is_empty():
             return
-        reply = self.sheets.batch(self._with_reply(requests), REPLY_FIELDS)
+        sent, reply = self._send(batch)
         # What we now know each keyed row holds: used to repair rows a sort swapped under us.
         for tab, cells in appended:
             key = tab.key_of(cells)
@@ -336,23 +374,135 @@ class GoogleSheetStorage:
                 tab.known[key] = dict(cells)
         for target in targets:
             target.tab.known.setdefault(target.update.key, {}).update(target.cells)
-        landed = self._absorb(reply)
-        self._repair(targets, landed)
+        if reply is not None:
+            self._repair(sent.targets, self._absorb(reply))
 
-    def _append_requests(self, changes: ChangeSet) -> tuple[list[dict[str, Any]], list[_Appended]]:
+    def _send(self, batch: _Batch) -> tuple[_Batch, dict[str, Any] | None]:
+        """Send ``batch``; when Google may have applied it without saying so, read what landed
+        and send only the rest. Returns what was last sent and its reply (None: nothing left)."""
+        policy = self.sheets.policy
+        started = time.monotonic()
+        todo, attempt = batch, 1
+        while True:
+            try:
+                return todo, self.sheets.batch(self._with_reply(self._requests(todo)), REPLY_FIELDS)
+            except UncertainWrite as uncertain:
+                log.warning("Google Sheets did not confirm a write (%s); checking what landed before repeating "
+                            "it", uncertain.reason)
+                self.sheets.sleep(min(policy.pause(attempt), max(0.0, policy.budget - (time.monotonic() - started))))
+                todo = self._unlanded(todo, batch, uncertain)  # always checked, even past the budget
+                if todo.is_empty():
+                    log.info("the unconfirmed write had landed in full; nothing repeated")
+                    return todo, None
+                elapsed = time.monotonic() - started
+                if attempt >= policy.max_attempts or elapsed >= policy.budget:
+                    raise TemporaryFailure(
+                        f"Google Sheets did not confirm a write ({uncertain.reason}) after {attempt} "
+                        f"attempt{'s' if attempt != 1 else ''} over {elapsed:.1f} s; each was checked before "
+                        "it was repeated, so nothing was written twice; the next sync reads the sheet again "
+                        "and carries on from what is there"
+                    ) from uncertain
+                attempt += 1
+
+    def _requests(self, batch: _Batch) -> list[dict[str, Any]]:
         requests: list[dict[str, Any]] = []
+        by_tab: dict[int, tuple[_Tab, list[dict[str, Any]]]] = {}
+        for tab, cells in batch.appends:
+            by_tab.setdefault(id(tab), (tab, []))[1].append({"values": self._row_cells(tab, cells)})
+        for tab, rows in by_tab.values():
+            requests.append({"appendCells": {"sheetId": tab.sheet_id, "rows": rows, "fields": APPEND_FIELDS}})
+        for target in batch.targets:
+            requests.extend(self._update_requests(target.tab, target.row, target.cells))
+        return requests
+
+    # -- after an uncertain write -------------------------------------------------
+
+    def _unlanded(self, sent: _Batch, batch: _Batch, uncertain: UncertainWrite) -> _Batch:
+        """ONE read of the key columns and the updated columns; what of ``sent`` is not in the
+        sheet now, aimed at the rows its keys are in now (see the module docstring)."""
+        columns: dict[int, set[int]] = {id(tab): set(tab.key_positions) for tab in self._tabs.values()}
+        for target in sent.targets:
+            columns[id(target.tab)].update(target.cells)
+        ranges = [a1_quote(tab.title, f"{column_letter(p)}:{column_letter(p)}")
+                  for tab in self._tabs.values() for p in sorted(columns[id(tab)])]
+        try:
+            reply = self.sheets.get({"includeGridData": "true", "ranges": ranges, "fields": VERIFY_FIELDS})
+        except TemporaryFailure as failed:
+            raise TemporaryFailure(
+                f"Google Sheets did not confirm a write ({uncertain.reason}), and reading what landed failed too: "
+                f"{str(failed).split(';')[0]}; nothing was repeated; the next sync reads the sheet again and "
+                "carries on from what is there"
+            ) from failed
+        landed = self._absorb({"updatedSpreadsheet": reply})
+        if landed is None:
+            raise uncertain
+        by_id = {int((s.get("properties") or {}).get("sheetId", -1)): grid(s) for s in reply.get("sheets") or []}
+        grids = {id(tab): by_id.get(tab.sheet_id, {}) for tab in self._tabs.values()}
+        left = _Batch([], [], sent.counts)
+        evidence: set[bool] = set()  # True: some of it landed; False: some of it did not
+        for tab, cells in sent.appends:
+            key = tab.key_of(cells)
+            if key:
+                there = len(tab.rows.rows_of(key)) > sent.counts.get((id(tab), key), 0)
+                evidence.add(there)
+                if not there:
+                    left.appends.append((tab, cells))
+        planned = {(id(t.tab), t.update.key): t.cells for t in batch.targets}
+        for target in sent.targets:
+            self._check_target(target, grids[id(target.tab)], planned, left, evidence)
+        unkeyed = [(tab, cells) for tab, cells in sent.appends if not tab.key_of(cells)]
+        if unkeyed and evidence == {False}:
+            left.appends.extend(unkeyed)  # nothing of the (all-or-nothing) batch landed
+        elif unkeyed and not evidence:
+            log.warning("could not tell whether %d Log row(s) were written; not repeating them", len(unkeyed))
+        log.warning("checked the uncertain write: %d row(s) to append and %d row(s) to update are not there yet",
+                    len(left.appends), len(left.targets))
+        return left
+
+    def _check_target(self, target: _Target, cells: Grid, planned: dict[tuple[int, str], dict[int, CellValue]],
+                      left: _Batch, evidence: set[bool]) -> None:
+        """Is ``target`` in its case's row now? Did it hit another case's row? Queue what is left."""
+        tab, key = target.tab, target.update.key
+
+        def now(row: int, position: int) -> CellValue:
+            return read_cell(cells.get(row + 1, {}).get(position))
+
+        rows = tab.rows.rows_of(key)
+        if not rows:
+            log.warning('Skipped an update to tab "%s": no row has key %r any more', tab.title, key)
+        else:
+            row = target.row if target.row in rows else rows[0]
+            missing = {p: v for p, v in target.cells.items() if not self._holds(now(row, p), v)}
+            before = tab.known.get(key, {})
+            if any(not self._same(before.get(p), v) for p, v in target.cells.items()):
+                evidence.add(not missing)
+            if missing:
+                left.targets.append(_Target(tab, target.update, row, missing))
+        other = tab.rows.key_at(target.row)
+        if other and other != key and other in tab.known:
+            # Our cells may sit in another case's row (a sort before the write): give them back.
+            ours = all(self._holds(now(target.row, p), v) for p, v in target.cells.items())
+            theirs = {**tab.known[other], **planned.get((id(tab), other), {})}
+            restore = {p: theirs.get(p) for p in target.cells if not self._holds(now(target.row, p), theirs.get(p))}
+            if ours and restore:
+                update = RowUpdate(target.update.tab, other, target.row, {})
+                left.targets.append(_Target(tab, update, target.row, restore))
+
+    def _holds(self, got: CellValue, value: CellValue) -> bool:
+        """Does a cell read back as ``got`` (raw: serials stay numbers) hold ``value`` as written?"""
+        written = cell_data(value, self._timezone)
+        return _comparable(written) == _comparable(cell_data(got, self._timezone)) or _close(written, got)
+
+    def _same(self, a: CellValue, b: CellValue) -> bool:
+        return _comparable(cell_data(a, self._timezone)) == _comparable(cell_data(b, self._timezone))
+
+    def _appended(self, changes: ChangeSet) -> list[_Appended]:
         appended: list[_Appended] = []
         for logical, records in changes.appends.items():
-            if not records:
-                continue
-            tab = self._worker_tab(logical)
-            rows = []
-            for record in records:
-                cells = tab.cells_of(record, "appending a row")
-                appended.append((tab, cells))
-                rows.append({"values": self._row_cells(tab, cells)})
-            requests.append({"appendCells": {"sheetId": tab.sheet_id, "rows": rows, "fields": APPEND_FIELDS}})
-        return requests, appended
+            if records:
+                tab = self._worker_tab(logical)
+                appended.extend((tab, tab.cells_of(record, "appending a row")) for record in records)
+        return appended
 
     def _worker_tab(self, logical: str) -> _Tab:
         tab = self._tabs.get(logical)
@@ -434,11 +584,16 @@ class GoogleSheetStorage:
         wrong = [t for t in targets if id(t.tab) in after and after[id(t.tab)].key_at(t.row) != t.update.key]
         if not wrong:
             return
-        fixes: dict[tuple[int, int], tuple[_Tab, dict[int, CellValue]]] = {}
+        fixes: dict[tuple[int, int], _Target] = {}
+
+        def fix(tab: _Tab, key: str, row: int) -> dict[int, CellValue]:
+            update = RowUpdate(tab.spec.logical if tab.spec else "", key, row, {})
+            return fixes.setdefault((id(tab), row), _Target(tab, update, row, {})).cells
+
         for target in wrong:  # the row we hit holds another case: give it back its own values
             other = after[id(target.tab)].key_at(target.row)
             before = target.tab.known.get(other, {}) if other else {}
-            slot = fixes.setdefault((id(target.tab), target.row), (target.tab, {}))[1]
+            slot = fix(target.tab, other, target.row)
             for position in target.cells:
                 slot.setdefault(position, before.get(position))
         lost = []
@@ -447,7 +602,7 @@ class GoogleSheetStorage:
             if not rows:
                 lost.append(target.update.key)
                 continue
-            fixes.setdefault((id(target.tab), rows[0]), (target.tab, {}))[1].update(target.cells)
+            fix(target.tab, target.update.key, rows[0]).update(target.cells)
         log.warning(
             "rows moved while writing (a sort or insert in the sheet?): %d update(s) landed in other rows "
             "(%s); rewriting the affected cells of %d row(s)",
@@ -455,11 +610,10 @@ class GoogleSheetStorage:
         )
         if lost:
             log.warning("rows gone before they could be updated: %s", ", ".join(lost))
-        requests: list[dict[str, Any]] = []
-        for (_, row), (tab, cells) in fixes.items():
-            requests.extend(self._update_requests(tab, row, cells))
-        if requests:
-            self._absorb(self.sheets.batch(self._with_reply(requests), REPLY_FIELDS))
+        if fixes:
+            _, reply = self._send(_Batch([], list(fixes.values())))
+            if reply is not None:
+                self._absorb(reply)
 
     # -- setup --------------------------------------------------------------
 
@@ -541,6 +695,22 @@ def _runs(cells: dict[int, CellValue], tz: tzinfo) -> Iterator[tuple[int, list[d
         previous = position
     if run:
         yield start, run, mask
+
+
+def _comparable(data: dict[str, Any]) -> tuple[str, Any]:
+    """A CellData's value as (kind, value), blank as ("", None)."""
+    value = data.get("userEnteredValue") or {}
+    for kind in ("stringValue", "boolValue", "numberValue"):
+        if kind in value:
+            return kind, value[kind]
+    return "", None
+
+
+def _close(data: dict[str, Any], got: CellValue) -> bool:
+    """A number (a date-time's serial) read back within half a second of the one written."""
+    kind, value = _comparable(data)
+    number = isinstance(got, int | float) and not isinstance(got, bool)
+    return kind == "numberValue" and number and abs(float(value) - float(got)) <= SERIAL_SLACK  # type: ignore[arg-type]
 
 
 def _blocks(reply: dict[str, Any]) -> list[dict[str, Any]]:

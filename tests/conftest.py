@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
+from sheets_emulator import SheetsEmulator
 
 from workflow.config import (
     BoardConfig,
@@ -95,6 +96,13 @@ def start_smtp(**smtp_kwargs: Any) -> SmtpServer:
     controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
     controller.start()
     return SmtpServer(handler, port, controller)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[SheetsEmulator]:
+    """The local Sheets API emulator, one per test module (tests give each school its own spreadsheet)."""
+    with SheetsEmulator() as emu:
+        yield emu
 
 
 @pytest.fixture()

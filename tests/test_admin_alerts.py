@@ -35,12 +35,6 @@ def smtp() -> Iterator[Smtp]:
         server.down()
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
-
-
 def admin_mail(smtp: Smtp) -> list[EmailMessage]:
     return [m for m in smtp.handler.messages() if m["To"] == ADMIN]
 

@@ -22,12 +22,6 @@ NZ = ZoneInfo("Pacific/Auckland")
 NOW = "2026-11-25T10:00"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
-
-
 @pytest.fixture(autouse=True)
 def emulated(emulator: SheetsEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("SHEETS_EMULATOR_HOST", emulator.host)

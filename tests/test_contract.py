@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,6 @@ NZ = ZoneInfo("Pacific/Auckland")
 NOW = "2026-11-25T10:00"       # a Wednesday in term
 TWO_DAYS_ON = "2026-11-27T11:00"
 BACKENDS = ["local", "google"]
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 class Site:

@@ -113,12 +113,6 @@ def smtp() -> Iterator[Smtp]:
         server.down()
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
-
-
 # -- a school, on either backend --------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,6 @@ NOW = datetime.fromisoformat("2026-11-25T10:00")
 
 def at(minutes: float) -> str:
     return (NOW + timedelta(minutes=minutes)).isoformat(timespec="minutes")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 class School:

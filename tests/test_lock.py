@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,12 +39,6 @@ NOW = "2026-11-25T10:00"
 BUSY = "another sync is running"
 TRIALS = 20
 SITES = 4          # trials run on this many independent schools at once (2 cores in CI)
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 # -- the lock itself -------------------------------------------------------------------

@@ -7,7 +7,6 @@ let a new report be swallowed by an old case.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,6 @@ from test_contract import BACKENDS, NOW, Site, log_rows, response, sent
 
 RESPONSES = "Form Responses 1"
 WHAT = "What happened?"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
 
 
 @pytest.fixture(params=BACKENDS)

@@ -47,12 +47,6 @@ def make_config(folder: Path, spreadsheet_id: str, responses_tab: str = RESPONSE
                           responses_tab=responses_tab, credentials=credentials, contacts=CONTACTS, owners=owners)
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(emulator: SheetsEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[SheetsEmulator]:
     monkeypatch.setenv("SHEETS_EMULATOR_HOST", emulator.host)

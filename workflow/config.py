@@ -98,6 +98,8 @@ class WorkerConfig:
     lock_file: Path | None = None                 # None: next to the workbook (local) or the config (google)
     health_max_age: timedelta = timedelta(minutes=90)  # `status --health`: older last sync / queued mail = unhealthy
     alert_admin_after: timedelta = timedelta(minutes=30)  # contacts.admin is emailed once syncs fail this long
+    lease: bool = False                           # two hosts on one Google sheet: a lease in the Worker tab
+    lease_for: timedelta = timedelta(minutes=7)   # how long a taken lease lasts (time_budget + 2m by default)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ LOCALE_PATTERN = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 MIN_INTERVAL = timedelta(seconds=10)
+MAX_LEASE_SECONDS = 7200   # a lease longer than the longest time budget (1h) plus an hour is a typo
 DUE_LIMITS = {"hours": 24 * 366.0, "school_days": 366.0}   # a deadline beyond a year is a typo
 # An idle sync refreshes "Last successful sync" only hourly (phases/heartbeat.HEARTBEAT_EVERY), so a
 # health bound of an hour or less would call a healthy, idle worker stale.
@@ -343,6 +346,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         alert_admin_after=_duration(worker_s, "alert_admin_after", "30m", minimum=timedelta(minutes=5),
                                     maximum=timedelta(days=7)),
     )
+    worker = _lease(worker_s, worker, backend)
     escalate_to = worker_s.texts("escalate_to", ("principal",))
     digest_to = worker_s.texts("digest_to", ("principal", "pastoral_lead"))
     worker_s.done()
@@ -492,6 +496,22 @@ def _duration(section: _Section, key: str, default: str, *, minimum: timedelta =
         lowest = "0s" if not minimum else _spoken(minimum)
         raise section.fail(key, f"is {value!r}; allowed: from {lowest} to {_spoken(maximum)}{why_minimum}")
     return duration
+
+
+def _lease(section: _Section, worker: WorkerConfig, backend: str) -> WorkerConfig:
+    """``lease`` (on/off) and ``lease_seconds``: a lease must outlast a sync's time budget (plus the
+    email in flight and the last mark), or a second host could start while the first still sends."""
+    lease = section.get("lease", bool, False, allowed="true or false")
+    budget = int(worker.time_budget.total_seconds())
+    seconds = section.get("lease_seconds", int, budget + 120, allowed="a whole number of seconds")
+    if not budget + 60 <= seconds <= MAX_LEASE_SECONDS:
+        raise section.fail("lease_seconds", f"is {seconds}; allowed: {budget + 60} (worker.time_budget plus a minute, "
+                           f"so a lease outlasts a sync) to {MAX_LEASE_SECONDS}")
+    if lease and backend != "google":
+        raise section.fail("lease", "is true but sheet.backend is not \"google\": the lease is for two hosts on one "
+                           "Google sheet; a local workbook is kept to one sync at a time by its lock file. "
+                           "Set lease = false")
+    return _replace(worker, lease=lease, lease_for=timedelta(seconds=seconds))
 
 
 def _spoken(duration: timedelta) -> str:

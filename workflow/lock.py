@@ -14,8 +14,9 @@ prevents that on one host:
 Where: next to the local workbook (``incidents.xlsx.lock``), because the workbook is what two
 syncs must not both write, whichever config names it; for a Google sheet, next to the config
 (``config.toml.lock``). ``[worker] lock_file`` overrides both (a unit with a read-only /etc).
-Not prevented: two *hosts* syncing one Google sheet; a lock file on a network share whose
-server does not honour flock. See README "Running unattended".
+Not prevented: two *hosts* syncing one Google sheet (the opt-in ``[worker] lease``, lease.py,
+narrows that); a lock file on a network share whose server does not honour flock. See README
+"Running unattended".
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from .config import Config
 from .errors import SheetLayoutError
 from .intake import check_form_columns, read_reports
 from .layout import layout_problems
-from .model import ChangeSet, Snapshot
+from .lease import LEASE_HOLDER, LEASE_UNTIL
+from .model import CellValue, ChangeSet, Snapshot
 from .phases import Context, Decisions
 from .phases.follow_up import follow_up
 from .phases.heartbeat import FAILING_SINCE, heartbeat, watch_syncs
@@ -35,6 +36,7 @@ class Plan:
     worker_rows: dict[str, int] = field(default_factory=dict)  # setting -> row as read (for later marks)
     digest_context: dict[str, Any] = field(default_factory=dict)  # open cases, due today, overdue
     failing_since: datetime | None = None   # the outage the Worker tab remembers, after this plan
+    lease: tuple[CellValue, CellValue] = (None, None)  # Lease holder, Lease until as read ([worker] lease)
 
 
 def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest: bool = False,
@@ -65,7 +67,8 @@ def plan_sync(snapshot: Snapshot, config: Config, now: datetime, *, force_digest
              "notifications_queued": len(decisions.notices), "cases_total": len(book.case_at)}
     failing = book.setting(FAILING_SINCE)
     return Plan(changes, to_send, stats, book.setting_rows(), digest_context(book, ctx),
-                failing if isinstance(failing, datetime) else None)
+                failing if isinstance(failing, datetime) else None,
+                (book.setting(LEASE_HOLDER), book.setting(LEASE_UNTIL)))
 
 
 def check_layout(snapshot: Snapshot, config: Config) -> None:

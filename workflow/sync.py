@@ -24,8 +24,9 @@ from datetime import datetime
 
 from .config import Config
 from .errors import TemplateError
+from .lease import blocker, busy_line, holder_id, release
 from .mail import Mailer
-from .model import Failure
+from .model import ChangeSet, Failure
 from .phases.heartbeat import before_sending, failure_message, marks_for
 from .phases.outbox import MAIL_CANCELLED, Delivery
 from .plan import Plan, plan_sync
@@ -56,8 +57,11 @@ class SyncResult:
     marks: int = 0           # storage commits spent on marks
     dry_run: bool = False
     errors: list[str] = field(default_factory=list)
+    blocked: str = ""        # another host holds the lease: this sync wrote and sent nothing
 
     def summary(self) -> str:
+        if self.blocked:
+            return self.blocked
         s = self.stats
         not_sent = self.failed + self.waiting + self.left
         text = (
@@ -82,6 +86,8 @@ class SyncResult:
         return 1 if self.failed else 0
 
     def as_dict(self) -> dict[str, object]:
+        if self.blocked:
+            return {"skipped": self.blocked}
         return {**self.stats, "emails_sent": self.sent, "emails_not_sent": self.failed + self.waiting + self.left,
                 "emails_failed": self.failed, "emails_still_queued": self.waiting + self.left,
                 "emails_left_for_next_run": self.left, "mark_writes": self.marks,
@@ -123,10 +129,12 @@ class Marker:
                 self.first_sent_at is not None and self.clock() - self.first_sent_at >= self.seconds):
             self.flush()
 
-    def flush(self, error: str = "") -> None:
+    def flush(self, error: str = "", also: ChangeSet | None = None) -> None:
         deliveries = [self.by_id[n] for n in self.pending if n in self.by_id]
         marks = marks_for(deliveries, self.pending, self.now, self.plan.worker_rows, error,
                           failing=self.plan.failing_since is not None)
+        if also is not None:
+            marks.updates.extend(also.updates)
         if not marks.is_empty():
             self.storage.commit(marks)
             self.commits += 1
@@ -135,10 +143,11 @@ class Marker:
         self.unmarked_sent = 0
         self.first_sent_at = None
 
-    def finish(self) -> None:
+    def finish(self, also: ChangeSet | None = None) -> None:
         """The last marks, and a failure's reason in Last error (which also starts ``Failing
-        since`` when no outage is remembered yet: same commit, no extra request)."""
-        self.flush(failure_message(self.failures) if self.failures else "")
+        since`` when no outage is remembered yet: same commit, no extra request); ``also`` rides
+        along (the lease's release)."""
+        self.flush(failure_message(self.failures) if self.failures else "", also)
 
 
 def run_sync(
@@ -152,9 +161,11 @@ def run_sync(
     mailer: Mailer | None = None,
     should_stop: Callable[[], bool] = never,
     clock: Clock = time.monotonic,
+    holder: str = "",
 ) -> SyncResult:
     """``should_stop`` is polled between emails (SIGTERM); ``clock`` (monotonic seconds)
-    measures the time budget from the start of the sync."""
+    measures the time budget from the start of the sync; ``holder`` names this sync in the
+    lease (``[worker] lease``; default host:pid:random)."""
     started = clock()
     snapshot = storage.load()
     plan = plan_sync(snapshot, config, now, force_digest=force_digest)
@@ -162,8 +173,20 @@ def run_sync(
     if dry_run:
         result.stats["emails_to_send"] = len(plan.deliveries)
         return result
-    if plan.changes.is_empty() and plan.deliveries:
-        storage.commit(before_sending(plan.worker_rows, now))
+    released: ChangeSet | None = None
+    if config.worker.lease:
+        result.blocked = take_lease(config, storage, plan, now, holder or holder_id())
+        if result.blocked:
+            log.warning("%s", result.blocked)
+            return result
+        if not plan.changes.is_empty() or plan.deliveries:
+            released = release(now)
+    if released is not None and not plan.deliveries:
+        plan.changes.updates.extend(released.updates)   # the one commit of this sync releases the lease
+        storage.commit(plan.changes)
+    elif plan.changes.is_empty() and plan.deliveries:
+        if released is None:  # the lease's write already proved the sheet takes writes
+            storage.commit(before_sending(plan.worker_rows, now))
     else:
         storage.commit(plan.changes)
     if plan.deliveries:
@@ -178,7 +201,7 @@ def run_sync(
             return ""
 
         marker = Marker(storage, plan, now, every=config.email.mark_every, clock=clock)
-        deliver(plan, mailer, transport, marker, stop_reason, result)
+        deliver(plan, mailer, transport, marker, stop_reason, result, released)
         result.sent, result.marks = marker.sent, marker.commits
         result.failed = sum(f.permanent for f in marker.failures.values())
         result.waiting = len(marker.failures) - result.failed
@@ -191,7 +214,7 @@ def run_sync(
 
 
 def deliver(plan: Plan, mailer: Mailer, transport: Transport, marker: Marker,
-            stop_reason: Callable[[], str], result: SyncResult) -> None:
+            stop_reason: Callable[[], str], result: SyncResult, release_with: ChangeSet | None = None) -> None:
     """Send the queued notifications over one connection, marking them as they go, until
     done or told to stop; what was not tried is counted in ``result.left``."""
 
@@ -211,7 +234,23 @@ def deliver(plan: Plan, mailer: Mailer, transport: Transport, marker: Marker,
             yield Outgoing(delivery.notification_id, mailer.build(delivery.notification_id, delivery.to, rendered))
 
     transport.send(outgoing(), marker.record)
-    marker.finish()
+    marker.finish(release_with)
+
+
+def take_lease(config: Config, storage: Storage, plan: Plan, now: datetime, me: str) -> str:
+    """"" when this sync may go on; else the one line saying which host holds the lease. An idle
+    sync (nothing to write or send) takes no lease: it costs no request and cannot race."""
+    holder, until = plan.lease
+    busy = blocker(holder, until, now, me)
+    if busy or (plan.changes.is_empty() and not plan.deliveries):
+        return busy
+    until_ours = now + config.worker.lease_for
+    stands = storage.claim_lease(me, until_ours)
+    if stands != me:
+        log.info("lease: wrote %s, read back %s", me, stands)
+        return busy_line(stands or "unknown", None, now)
+    log.debug("lease taken by %s until %s", me, until_ours)
+    return ""
 
 
 def _duration(seconds: float) -> str:

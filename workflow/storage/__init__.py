@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ..model import ChangeSet, Snapshot
@@ -27,6 +28,11 @@ class Storage(Protocol):
 
     def commit(self, changes: ChangeSet) -> None:
         """Write every change of one sync; an empty ChangeSet makes no write."""
+        ...
+
+    def claim_lease(self, holder: str, until: datetime) -> str:
+        """Write ``holder`` and ``until`` as the Worker tab's lease (one write), read the holder
+        back (one small read) and return it: the holder that stands after a race."""
         ...
 
     def setup(self, response_headers: list[str]) -> list[str]:

@@ -75,6 +75,11 @@ class LocalWorkbookStorage:
     def describe(self) -> str:
         return str(self.path)
 
+    def claim_lease(self, holder: str, until: datetime) -> str:
+        """Not applicable: the lock file next to the workbook keeps its syncs apart, and the
+        config refuses ``[worker] lease`` for a local workbook. Nothing is written."""
+        return holder
+
     # -- reading -------------------------------------------------------------------------
 
     def load(self) -> Snapshot:

@@ -56,12 +56,13 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import DigitalIncidentsError, SheetLayoutError, TemporaryFailure
-from ...model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, row_key
+from ...lease import LEASE_HOLDER, claim
+from ...model import CellValue, ChangeSet, RowUpdate, Snapshot, Table, cell_text, row_key
 from ...schema import CASES, TIMESTAMP, WORKER_TABS, Kind, TabSpec, normalise
 from ..cells import find_title, header_text, is_blank
 from ..design import TabPlace, choices
@@ -376,6 +377,27 @@ class GoogleSheetStorage:
             target.tab.known.setdefault(target.update.key, {}).update(target.cells)
         if reply is not None:
             self._repair(sent.targets, self._absorb(reply))
+
+    def claim_lease(self, holder: str, until: datetime) -> str:
+        """ONE write of the two lease cells, then ONE read of the Worker tab's two columns (no
+        formats): the holder that stands. No conditional write exists in the Sheets API; this
+        read-back is what picks one of two hosts whose writes raced."""
+        if not self._loaded:
+            self.load()
+        tab = self._worker_tab("worker")
+        self.commit(claim(holder, until, lambda name: bool(tab.rows.rows_of(name))))
+        setting, value = tab.position("Setting"), tab.position("Value")
+        if setting is None or value is None:
+            raise SheetLayoutError(f'tab "{tab.title}" has no Setting or Value column; run `digital-incidents setup`')
+        first, last = sorted((setting, value))
+        reply = self.sheets.get({"includeGridData": "true", "fields": VERIFY_FIELDS,
+                                 "ranges": [a1_quote(tab.title, f"{column_letter(first)}:{column_letter(last)}")]})
+        sheets = reply.get("sheets") or [{}]
+        cells = grid(sheets[0])
+        for row in range(1, max(cells, default=0) + 1):  # the first row with the key, as a commit finds it
+            if cell_text(read_cell(cells.get(row, {}).get(setting))).strip() == LEASE_HOLDER:
+                return cell_text(read_cell(cells[row].get(value))).strip()
+        return ""
 
     def _send(self, batch: _Batch) -> tuple[_Batch, dict[str, Any] | None]:
         """Send ``batch``; when Google may have applied it without saying so, read what landed

@@ -31,12 +31,6 @@ HEADERS = ["Timestamp", "Email address", "What kind of incident is it?", "Is any
            "Who is involved?", "What have you done so far?"]
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SheetsEmulator]:
-    with SheetsEmulator() as emu:
-        yield emu
-
-
 @pytest.fixture(autouse=True)
 def emulated(emulator: SheetsEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("SHEETS_EMULATOR_HOST", emulator.host)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import test_delivery
 from conftest import ROOT
 from sheets_emulator import SheetsEmulator
 from test_delivery import START, School, Smtp, at
@@ -23,16 +23,9 @@ ADMIN = "admin@school.example"
 CONTACTS = f'["it@school.example"]\nadmin = ["{ADMIN}"]'   # one more line under [contacts]
 SINCE = "Wed 25 Nov 2026 10:00"          # START as the emails print it
 
+smtp = test_delivery.smtp   # the delivery tests' SMTP server that can go down and come back
+
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-@pytest.fixture()
-def smtp() -> Iterator[Smtp]:
-    server = Smtp()
-    try:
-        yield server
-    finally:
-        server.down()
 
 
 def admin_mail(smtp: Smtp) -> list[EmailMessage]:

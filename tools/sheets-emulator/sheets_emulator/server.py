@@ -29,7 +29,7 @@ from .base import (
     _Invalid,
 )
 from .batch import _REQUESTS
-from .cells import _effective, _error_text, _has_value, _json_number, _number_format, to_serial
+from .cells import _effective, _has_value, _json_number, _number_format, to_serial
 from .masks import _mask_tree, _select, parse_field_mask
 from .state import (
     _clamp_read,
@@ -42,6 +42,7 @@ from .state import (
     _spreadsheet_resource,
     _trim,
     render_cell,
+    unformatted,
 )
 from .values_api import (
     _DATETIME_OPTIONS,
@@ -443,15 +444,7 @@ class SheetsEmulator:
     @staticmethod
     def _typed(cell: dict[str, Any] | None) -> Any:
         effective = _effective((cell or {}).get("userEnteredValue"))
-        if not effective:
-            return None
-        if "numberValue" in effective:
-            return _json_number(float(effective["numberValue"]))
-        if "boolValue" in effective:
-            return bool(effective["boolValue"])
-        if "stringValue" in effective:
-            return effective["stringValue"]
-        return _error_text(effective.get("errorValue", {}))
+        return unformatted(effective) if effective else None
 
     # -- internals: HTTP ---------------------------------------------------------------
 

@@ -295,9 +295,14 @@ def _render_value(cell: dict[str, Any] | None, render: str, datetime_render: str
     number_format = _number_format(cell)
     if render == "FORMATTED_VALUE":
         return format_effective(effective, number_format, locale)
+    if "numberValue" in effective and datetime_render == "FORMATTED_STRING" and _is_datetime_format(number_format):
+        return format_effective(effective, number_format, locale)
+    return unformatted(effective)
+
+
+def unformatted(effective: dict[str, Any]) -> Any:
+    """An effective value as JSON, unformatted: a number, a bool, text, or an error's text."""
     if "numberValue" in effective:
-        if datetime_render == "FORMATTED_STRING" and _is_datetime_format(number_format):
-            return format_effective(effective, number_format, locale)
         return _json_number(float(effective["numberValue"]))
     if "boolValue" in effective:
         return bool(effective["boolValue"])
